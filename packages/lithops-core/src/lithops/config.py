@@ -1,0 +1,299 @@
+"""Configuration: where it is read from, its schema, validation and defaults.
+
+Lookup order (the first that exists wins): the ``config=`` dict, the ``config_file=`` argument,
+the ``LITHOPS_CONFIG_FILE`` environment variable, ``./.lithops_config``, ``~/.lithops/config``,
+``/etc/lithops/config``. No configuration at all means localhost compute and localhost storage.
+
+Sections: ``lithops`` (options below), one per backend id (options declared by the backend class
+in ``config_options``), and shared provider sections (``aws``, ``redis``...) registered by
+packages through the ``lithops.config_sections`` entry point group.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from lithops import registry
+from lithops.errors import BackendNotFoundError, ConfigError
+from lithops.spi import ConfigOption
+
+logger = logging.getLogger(__name__)
+
+CONFIG_SECTIONS_GROUP = "lithops.config_sections"
+MODES = ("localhost", "serverless", "standalone")
+DEFAULT_BACKEND_BY_MODE = {"localhost": "localhost", "serverless": "aws_lambda", "standalone": "ibm_vpc"}
+
+LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
+    ConfigOption("backend", str, None, "Compute backend id; default from `mode`, else localhost."),
+    ConfigOption("storage", str, None, "Storage backend id; default: the compute backend's own."),
+    ConfigOption("mode", str, None, "Execution mode; picks a default backend.", choices=MODES),
+    ConfigOption("monitoring", str, "storage", "How the client learns that calls finished."),
+    ConfigOption("monitoring_interval", (int, float), 0.05,
+                 "First storage polling interval in seconds; it backs off up to 1 s while idle."),
+    ConfigOption("log_level", (str, bool), "INFO", "Log level of the `lithops` logger, or false."),
+    ConfigOption("data_limit", (int, bool), False,
+                 "Largest per-call argument size in MiB, or false for no limit."),
+    ConfigOption("execution_timeout", (int, float), 1800, "Default per-call timeout in seconds."),
+    ConfigOption("chunksize", int, None, "Calls per invocation; default chosen per backend."),
+    ConfigOption("retries", int, 0, "Default retries of RetryingFunctionExecutor."),
+    ConfigOption("storage_bucket", str, None, "Bucket for lithops' own data."),
+    ConfigOption("data_cleaner", bool, True, "Delete a job's temporary data after get_result."),
+    ConfigOption("max_workers", int, None, "Upper bound on concurrent invocations."),
+    ConfigOption("worker_processes", int, None, "Processes per worker (alias kept from Lithops)."),
+    ConfigOption("include_modules", list, None, "Modules always shipped with functions."),
+    ConfigOption("exclude_modules", list, None, "Modules never shipped with functions."),
+)
+
+#: Lithops 3.x keys that configure features this implementation does not need; accepted with a
+#: warning so that existing configuration files keep working.
+IGNORED_LITHOPS_KEYS = frozenset({"customized_runtime", "telemetry"})
+
+#: Sections other packages own, accepted unvalidated when their package is not installed.
+KNOWN_SHARED_SECTIONS = {
+    "aws": "lithops-aws",
+    "gcp": "lithops-gcp",
+    "azure": "lithops-azure",
+    "ibm": "lithops-ibm",
+    "redis": "lithops-core",
+    "rabbitmq": "lithops-core",
+    "standalone": "lithops-core",
+}
+
+
+def config_file_candidates() -> list[Path]:
+    env = os.environ.get("LITHOPS_CONFIG_FILE")
+    candidates = [Path(env)] if env else []
+    candidates += [
+        Path.cwd() / ".lithops_config",
+        Path.home() / ".lithops" / "config",
+        Path("/etc/lithops/config"),
+    ]
+    return candidates
+
+
+def load_yaml_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML configuration file into a dict (``{}`` for an empty file)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Config file {str(path)!r} does not exist. Fix the path.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of sections.")
+    return data
+
+
+def find_config(config_file: str | os.PathLike[str] | None = None) -> tuple[dict[str, Any], str]:
+    """The raw configuration and where it came from (a path, or ``'defaults'``)."""
+    if config_file is not None:
+        return load_yaml_config(config_file), str(config_file)
+    env = os.environ.get("LITHOPS_CONFIG_FILE")
+    if env:
+        return load_yaml_config(env), env
+    for candidate in config_file_candidates():
+        if candidate.is_file():
+            return load_yaml_config(candidate), str(candidate)
+    return {}, "defaults"
+
+
+def _shared_sections() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=CONFIG_SECTIONS_GROUP)}
+
+
+def options_for_section(section: str) -> tuple[ConfigOption, ...] | None:
+    """The options of ``section``, or ``None`` when no installed package declares it."""
+    if section == "lithops":
+        return LITHOPS_OPTIONS
+    for kind in ("compute", "storage"):
+        if registry.is_installed(kind, section):  # type: ignore[arg-type]
+            options: tuple[ConfigOption, ...] = registry.load(kind, section).config_options  # type: ignore[arg-type]
+            return options
+    shared = _shared_sections().get(section)
+    if shared is not None:
+        loaded: tuple[ConfigOption, ...] = tuple(shared.load())
+        return loaded
+    return None
+
+
+def _type_names(types: Iterable[type]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+def validate_section(
+    section: str, values: Mapping[str, Any], options: Sequence[ConfigOption]
+) -> dict[str, Any]:
+    """Check ``values`` against ``options`` and fill in defaults.
+
+    Raises:
+        ConfigError: naming the key, the section and what is accepted.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"Config section {section!r} must be a mapping of keys to values.")
+    by_name = {option.name: option for option in options}
+    result: dict[str, Any] = {}
+    for key, value in values.items():
+        option = by_name.get(key)
+        if option is None:
+            if section == "lithops" and key in IGNORED_LITHOPS_KEYS:
+                logger.warning("Config key %r in section 'lithops' is not used; ignoring it", key)
+                continue
+            accepted = ", ".join(sorted(by_name)) or "none"
+            raise ConfigError(
+                f"Unknown config key {key!r} in section {section!r}. Accepted keys: {accepted}."
+            )
+        result[key] = _check_value(section, option, value)
+    for option in options:
+        if option.name not in result:
+            if option.required:
+                raise ConfigError(
+                    f"Missing required config key {option.name!r} in section {section!r}: {option.doc}"
+                )
+            result[option.name] = copy.deepcopy(option.default)
+    return result
+
+
+def _check_value(section: str, option: ConfigOption, value: Any) -> Any:
+    if value is None:
+        return None
+    allowed = option.types
+    # bool is an int in Python; only accept it where bool is allowed.
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if not ok and float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        shown = "***" if option.secret else repr(value)
+        raise ConfigError(
+            f"Config key {option.name!r} in section {section!r} must be {_type_names(allowed)},"
+            f" got {shown} ({type(value).__name__})."
+        )
+    if option.choices is not None and value not in option.choices:
+        choices = ", ".join(repr(c) for c in option.choices)
+        raise ConfigError(
+            f"Config key {option.name!r} in section {section!r} must be one of {choices}, got {value!r}."
+        )
+    return value
+
+
+def resolve_backends(lithops_section: Mapping[str, Any]) -> tuple[str, str]:
+    """The compute and storage backend ids the configuration selects."""
+    backend = lithops_section.get("backend")
+    if backend is None:
+        mode = lithops_section.get("mode") or "localhost"
+        backend = DEFAULT_BACKEND_BY_MODE[mode]
+    storage = lithops_section.get("storage")
+    if storage is None:
+        if registry.is_installed("compute", backend):
+            storage = registry.load("compute", backend).default_storage
+        else:
+            storage = "localhost"
+    return str(backend), str(storage)
+
+
+def default_config(
+    config_data: Mapping[str, Any] | None = None,
+    config_overwrite: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    load_backends: bool = True,
+) -> dict[str, Any]:
+    """The full, validated configuration.
+
+    Args:
+        config_data: a configuration dict; when ``None`` it is read from the files in the lookup
+            order of this module's docstring.
+        config_overwrite: sections whose keys replace those of ``config_data``.
+        load_backends: check that the selected backends are installed and validate their sections.
+
+    Raises:
+        ConfigError: an unknown section or key, or a bad value.
+        BackendNotFoundError: the selected backend is not installed (with the package to install).
+    """
+    raw = copy.deepcopy(dict(config_data)) if config_data is not None else find_config()[0]
+    for section, values in (config_overwrite or {}).items():
+        raw.setdefault(section, {})
+        if raw[section] is None:
+            raw[section] = {}
+        raw[section].update(values)
+
+    config: dict[str, Any] = {}
+    lithops_section = raw.get("lithops") or {}
+    config["lithops"] = validate_section("lithops", lithops_section, LITHOPS_OPTIONS)
+    backend, storage = resolve_backends(config["lithops"])
+    config["lithops"]["backend"] = backend
+    config["lithops"]["storage"] = storage
+    if load_backends:
+        registry.load("compute", backend)
+        registry.load("storage", storage)
+
+    for section, values in raw.items():
+        if section == "lithops":
+            continue
+        options = options_for_section(section)
+        if options is not None:
+            config[section] = validate_section(section, values or {}, options)
+        elif section in registry.KNOWN_PROVIDERS or section in KNOWN_SHARED_SECTIONS:
+            # Owned by a package that is not installed: keep it for when it is.
+            config[section] = copy.deepcopy(values or {})
+        else:
+            accepted = sorted(
+                {"lithops", *registry.installed("compute"), *registry.installed("storage"),
+                 *_shared_sections(), *registry.KNOWN_PROVIDERS, *KNOWN_SHARED_SECTIONS}
+            )
+            raise ConfigError(
+                f"Unknown config section {section!r}. Accepted sections: {', '.join(accepted)}."
+            )
+    for section in (backend, storage):
+        if section not in config:
+            options = options_for_section(section)
+            config[section] = validate_section(section, {}, options) if options is not None else {}
+    return config
+
+
+def extract_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a full configuration a ``Storage`` needs (Lithops' shape)."""
+    lithops_section = config.get("lithops", {})
+    backend = lithops_section.get("storage") or resolve_backends(lithops_section)[1]
+    return {
+        "backend": backend,
+        "bucket": lithops_section.get("storage_bucket"),
+        backend: dict(config.get(backend) or {}),
+    }
+
+
+def secret_names(section: str) -> frozenset[str]:
+    options = options_for_section(section) or ()
+    return frozenset(option.name for option in options if option.secret)
+
+
+def public_section(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without the secret options: safe to log or to put into a payload."""
+    secrets = secret_names(section)
+    return {key: value for key, value in values.items() if key not in secrets}
+
+
+def redacted(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a full configuration with every secret replaced by ``***``, for display."""
+    shown: dict[str, Any] = {}
+    for section, values in config.items():
+        if not isinstance(values, Mapping):
+            shown[section] = values
+            continue
+        try:
+            secrets = secret_names(section)
+        except BackendNotFoundError:
+            secrets = frozenset()
+        shown[section] = {
+            key: ("***" if key in secrets and value is not None else value) for key, value in values.items()
+        }
+    return shown

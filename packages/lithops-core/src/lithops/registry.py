@@ -1,0 +1,99 @@
+"""Finding backends by id through entry points, lazily: nothing is scanned at ``import lithops``."""
+
+from __future__ import annotations
+
+import functools
+from importlib import metadata
+from typing import Any, Literal
+
+from lithops.errors import BackendNotFoundError
+
+Kind = Literal["compute", "storage"]
+
+COMPUTE_GROUP = "lithops.compute_backends"
+STORAGE_GROUP = "lithops.storage_backends"
+
+#: Which package provides each id of the Lithops family, to tell users what to install.
+KNOWN_PROVIDERS: dict[str, str] = {
+    "localhost": "lithops-localhost",
+    "aws_lambda": "lithops-aws",
+    "aws_batch": "lithops-aws",
+    "aws_s3": "lithops-aws",
+    "minio": "lithops-aws",
+    "ceph": "lithops-aws",
+    "gcp_functions": "lithops-gcp",
+    "gcp_cloudrun": "lithops-gcp",
+    "gcp_storage": "lithops-gcp",
+    "azure_functions": "lithops-azure",
+    "azure_containers": "lithops-azure",
+    "azure_storage": "lithops-azure",
+    "code_engine": "lithops-ibm",
+    "ibm_cos": "lithops-ibm",
+    "k8s": "lithops-k8s",
+    "ray": "lithops-ray",
+}
+
+
+def _group(kind: Kind) -> str:
+    return COMPUTE_GROUP if kind == "compute" else STORAGE_GROUP
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_points(kind: Kind) -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=_group(kind))}
+
+
+def installed(kind: Kind) -> list[str]:
+    """The backend ids of this kind that installed packages provide, sorted."""
+    return sorted(_entry_points(kind))
+
+
+def refresh() -> None:
+    """Forget cached entry points (after installing a provider package in a running process)."""
+    _entry_points.cache_clear()
+    _load.cache_clear()
+
+
+def is_installed(kind: Kind, backend_id: str) -> bool:
+    return backend_id in _entry_points(kind)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(kind: Kind, backend_id: str) -> Any:
+    entry_points = _entry_points(kind)
+    entry = entry_points.get(backend_id)
+    if entry is None:
+        raise BackendNotFoundError(_not_found_message(kind, backend_id, list(entry_points)))
+    try:
+        return entry.load()
+    except ImportError as exc:
+        raise BackendNotFoundError(
+            f"The {kind} backend {backend_id!r} is registered by an installed package but could"
+            f" not be imported ({exc}). Reinstall the package that provides it"
+            f" ({KNOWN_PROVIDERS.get(backend_id, entry.value)})."
+        ) from exc
+
+
+def load(kind: Kind, backend_id: str) -> Any:
+    """The backend class registered for ``backend_id``.
+
+    Raises:
+        BackendNotFoundError: no installed package provides it; the message lists the installed
+            ids and names the package that provides the asked one, when it is a known id.
+    """
+    return _load(kind, backend_id)
+
+
+def _not_found_message(kind: Kind, backend_id: str, available: list[str]) -> str:
+    installed_ids = ", ".join(sorted(available)) or "none"
+    message = f"Unknown {kind} backend {backend_id!r}. Installed {kind} backends: {installed_ids}."
+    package = KNOWN_PROVIDERS.get(backend_id)
+    if package is not None:
+        message += f" {backend_id!r} is provided by the package {package!r}: pip install {package}"
+    else:
+        other: Kind = "storage" if kind == "compute" else "compute"
+        if backend_id in _entry_points(other):
+            message += f" {backend_id!r} is a {other} backend, not a {kind} backend."
+        else:
+            message += " Check the spelling, or install the package that provides it."
+    return message

@@ -1,0 +1,356 @@
+"""The backend interfaces (service provider interface) that provider packages implement.
+
+A provider package imports this module, :mod:`lithops.errors` and, for its remote entry point,
+:mod:`lithops.worker`; never the executor. Core owns batching, retries, monitoring and
+serialization; a backend owns only the talking to its provider.
+
+Backends are registered through entry points::
+
+    [project.entry-points."lithops.compute_backends"]
+    my_backend = "my_package.compute:MyComputeBackend"
+    [project.entry-points."lithops.storage_backends"]
+    my_storage = "my_package.storage:MyStorageBackend"
+
+and declare what they can do with ``capabilities``; core never probes with ``hasattr``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
+
+__all__ = [
+    "CallBatch",
+    "CallReport",
+    "Capability",
+    "ComputeBackend",
+    "ComputeContext",
+    "ConfigOption",
+    "FaasBackend",
+    "JobBackend",
+    "JobSpec",
+    "ObjectInfo",
+    "ReportSink",
+    "RuntimeInfo",
+    "StorageBackend",
+]
+
+
+class Capability(str, enum.Enum):
+    """Optional abilities a backend declares in its ``capabilities`` class attribute."""
+
+    #: Compute: ``invoke(batch)`` starts one remote invocation per batch of calls (FaaS).
+    FAAS = "faas"
+    #: Compute: ``invoke_job(job, sink)`` starts a whole job at once (batch systems, Ray, localhost).
+    JOB = "job"
+    #: Compute: results come back through ``sink`` (pipes, object refs) instead of storage polling.
+    DIRECT_RESULTS = "direct_results"
+    #: Compute: ``build_runtime`` builds custom runtimes (container images, layers).
+    RUNTIME_BUILD = "runtime_build"
+    #: Compute: ``runtime_memory`` is honoured per job.
+    MEMORY_CONFIG = "memory_config"
+    #: Compute: workers run on this host and may receive configuration through a private channel.
+    LOCAL_WORKERS = "local_workers"
+    #: Storage: ``get_object`` honours byte ranges without reading the whole object.
+    RANGE_GET = "range_get"
+    #: Storage: objects are visible to other machines (cloud object stores); localhost storage is not.
+    SHARED = "shared"
+
+
+class ConfigOption:
+    """One key of a configuration section, with its type, default and documentation.
+
+    Backends list their options in ``config_options``; core validates user configuration against
+    them and generates the configuration reference from them. ``secret`` options are masked in
+    ``repr``/logs and are never put into invocation payloads.
+    """
+
+    __slots__ = ("choices", "default", "doc", "name", "required", "secret", "types")
+
+    def __init__(
+        self,
+        name: str,
+        types: type | tuple[type, ...],
+        default: Any = None,
+        doc: str = "",
+        *,
+        choices: Sequence[Any] | None = None,
+        required: bool = False,
+        secret: bool = False,
+    ) -> None:
+        self.name = name
+        self.types = types if isinstance(types, tuple) else (types,)
+        self.default = default
+        self.doc = doc
+        self.choices = tuple(choices) if choices is not None else None
+        self.required = required
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return f"ConfigOption({self.name!r}, default={'***' if self.secret else self.default!r})"
+
+
+class ObjectInfo(TypedDict):
+    """One entry of a listing, with the names Lithops and boto3 use."""
+
+    Key: str
+    Size: int
+    LastModified: datetime
+
+
+@dataclass(slots=True)
+class CallReport:
+    """What a worker reports for one finished call.
+
+    Attributes:
+        executor_id: the executor that submitted the call.
+        job_id: the job inside that executor (``M000``, ``A001``...).
+        call_id: the call's index in the job, zero-padded (``00003``).
+        status: the call's status record (the content of ``status.json``).
+        output: the pickled result, when it travels with the report (direct channels);
+            ``None`` when it was written to storage or the call failed.
+    """
+
+    executor_id: str
+    job_id: str
+    call_id: str
+    status: dict[str, Any]
+    output: bytes | None = None
+
+
+ReportSink = Callable[[Sequence[CallReport]], None]
+"""A callable core gives to DIRECT_RESULTS backends; they call it with finished calls' reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallBatch:
+    """One invocation's worth of work: some calls of one job, run in order by one worker.
+
+    Everything in here is safe to put into a cloud invocation payload: no credentials.
+    """
+
+    executor_id: str
+    job_id: str
+    call_ids: tuple[str, ...]
+    function_key: str
+    function_hash: str
+    storage: dict[str, Any]
+    data: bytes | None = None
+    data_key: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 1800.0
+    runtime_name: str = ""
+    runtime_memory: int | None = None
+    report_to_storage: bool = True
+    log_level: str = "INFO"
+    lithops_version: str = ""
+
+    @property
+    def job_key(self) -> str:
+        return f"{self.executor_id}-{self.job_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (``data`` base64-encoded) for event-style invocations."""
+        import base64
+
+        payload = asdict(self)
+        payload["call_ids"] = list(self.call_ids)
+        payload["data"] = base64.b64encode(self.data).decode() if self.data is not None else None
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any] | str | bytes) -> CallBatch:
+        import base64
+
+        values = dict(json.loads(payload) if isinstance(payload, (str, bytes)) else payload)
+        values["call_ids"] = tuple(values["call_ids"])
+        if values.get("data") is not None:
+            values["data"] = base64.b64decode(values["data"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A whole job, as given to JOB backends.
+
+    Attributes:
+        function_package: the serialized function, also stored at ``batches[i].function_key``;
+            provided so backends with a direct channel need not read it back from storage.
+        max_workers: how many batches may run at the same time.
+    """
+
+    executor_id: str
+    job_id: str
+    function_hash: str
+    function_package: bytes
+    batches: tuple[CallBatch, ...]
+    runtime_name: str
+    runtime_memory: int | None
+    timeout: float
+    max_workers: int
+
+    @property
+    def job_key(self) -> str:
+        return f"{self.executor_id}-{self.job_id}"
+
+    @property
+    def total_calls(self) -> int:
+        return sum(len(b.call_ids) for b in self.batches)
+
+
+class RuntimeInfo(TypedDict):
+    """What the executor needs to know about the runtime a compute backend will use."""
+
+    runtime_name: str
+    runtime_memory: int | None
+    runtime_timeout: float
+    max_workers: int
+    python_version: str
+    lithops_version: str
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """An object store. Buckets hold objects addressed by key; keys use ``/`` as separator.
+
+    Implementations must raise :class:`lithops.errors.StorageNoSuchKeyError` for a missing key
+    and :class:`lithops.errors.StorageNoSuchBucketError` for a missing bucket.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    config_options: ClassVar[tuple[ConfigOption, ...]]
+
+    @property
+    def default_bucket(self) -> str:
+        """The bucket used for lithops' own data when the user names none."""
+        ...
+
+    def get_client(self) -> Any:
+        """The provider's native client (boto3 client, root path...)."""
+        ...
+
+    def create_bucket(self, bucket: str) -> None: ...
+
+    def head_bucket(self, bucket: str) -> dict[str, Any]: ...
+
+    def put_object(self, bucket: str, key: str, body: bytes | IO[bytes]) -> None:
+        """Store ``body`` atomically: readers see the old object or the whole new one."""
+        ...
+
+    def get_object(self, bucket: str, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        """The object's bytes; ``byte_range`` is inclusive ``(first, last)`` as in HTTP Range."""
+        ...
+
+    def open_object(
+        self, bucket: str, key: str, byte_range: tuple[int, int] | None = None
+    ) -> IO[bytes]:
+        """A stream over the object (or range) that does not load it whole."""
+        ...
+
+    def head_object(self, bucket: str, key: str) -> dict[str, str]:
+        """Metadata with at least ``content-length``, ``last-modified`` and ``etag``."""
+        ...
+
+    def delete_object(self, bucket: str, key: str) -> None: ...
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None: ...
+
+    def list_objects(
+        self, bucket: str, prefix: str = "", start_after: str | None = None
+    ) -> list[ObjectInfo]:
+        """Objects under ``prefix``, in key order, after ``start_after`` when given."""
+        ...
+
+    def list_keys(self, bucket: str, prefix: str = "", start_after: str | None = None) -> list[str]: ...
+
+    def upload_file(self, file_name: str, bucket: str, key: str) -> None: ...
+
+    def download_file(self, bucket: str, key: str, file_name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ComputeContext:
+    """What core gives a compute backend when it creates it.
+
+    Attributes:
+        storage: the storage backend the executor uses for lithops' own data.
+        storage_backend: that storage backend's id (``localhost``, ``aws_s3``...).
+        storage_public_config: its configuration without secrets: safe for payloads.
+        storage_private_config: its full configuration. Only for LOCAL_WORKERS backends, which
+            may hand it to their workers through a private channel (a pipe); never into payloads.
+        bucket: the bucket for lithops' own data.
+        lithops_config: the validated ``lithops`` section.
+    """
+
+    storage: StorageBackend
+    storage_backend: str
+    storage_public_config: Mapping[str, Any]
+    storage_private_config: Mapping[str, Any]
+    bucket: str
+    lithops_config: Mapping[str, Any]
+
+
+@runtime_checkable
+class ComputeBackend(Protocol):
+    """What every compute backend implements. See :class:`FaasBackend` and :class:`JobBackend`.
+
+    Backends are created as ``cls(config, context)``: ``config`` is the backend's own validated
+    section, ``context`` a :class:`ComputeContext`.
+    """
+
+    name: ClassVar[str]
+    #: The storage backend id used when the user configures none (``aws_s3`` for ``aws_lambda``).
+    default_storage: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    config_options: ClassVar[tuple[ConfigOption, ...]]
+
+    def get_runtime_info(self) -> RuntimeInfo: ...
+
+    def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str: ...
+
+    def deploy_runtime(
+        self, runtime_name: str, memory: int | None, timeout: float
+    ) -> dict[str, Any]:
+        """Make the runtime invokable; return its metadata (python and lithops versions)."""
+        ...
+
+    def build_runtime(self, runtime_name: str, file: str | None, extra_args: Sequence[str]) -> None: ...
+
+    def delete_runtime(self, runtime_name: str, memory: int | None) -> None: ...
+
+    def list_runtimes(self, runtime_name: str = "all") -> list[tuple[str, int | None, str]]: ...
+
+    def clean(self, all: bool = False) -> None:
+        """Remove what this backend deployed (runtimes when ``all``), leaving user data alone."""
+        ...
+
+    def clear(self, job_keys: Sequence[str] | None = None) -> None:
+        """Stop the given jobs' pending work; with ``None``, release every warm resource."""
+        ...
+
+
+@runtime_checkable
+class FaasBackend(ComputeBackend, Protocol):
+    """A backend that starts one invocation per :class:`CallBatch` (declares ``Capability.FAAS``)."""
+
+    def invoke(self, batch: CallBatch) -> str:
+        """Start the invocation asynchronously; return the provider's activation id.
+
+        Raise :class:`lithops.errors.InvocationThrottledError` when the provider throttles (core
+        retries with backoff) and :class:`lithops.errors.InvocationError` for a final refusal.
+        """
+        ...
+
+
+@runtime_checkable
+class JobBackend(ComputeBackend, Protocol):
+    """A backend that takes a whole :class:`JobSpec` at once (declares ``Capability.JOB``)."""
+
+    def invoke_job(self, job: JobSpec, sink: ReportSink | None) -> None:
+        """Start the job. With ``Capability.DIRECT_RESULTS`` report each call through ``sink``."""
+        ...

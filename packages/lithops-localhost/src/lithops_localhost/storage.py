@@ -1,0 +1,244 @@
+"""The ``localhost`` storage backend: buckets are directories, objects are files, writes are atomic."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from email.utils import formatdate
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
+from lithops.spi import Capability, ConfigOption, ObjectInfo
+
+_COPY_BLOCK = 1 << 20
+_TMP_DIR = ".lithops-tmp"
+
+
+def default_root() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return os.path.join(tempfile.gettempdir(), f"lithops-{user}", "storage")
+
+
+class _RangeReader(IO[bytes]):
+    """A read-only stream over ``[start, start + length)`` of a file, read lazily."""
+
+    def __init__(self, path: Path, start: int, length: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file.seek(start)
+        self._left = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> _RangeReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        if limit is None or limit < 0 or limit > self._left:
+            limit = self._left
+        line = self._file.readline(limit)
+        self._left -= len(line)
+        return line
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+
+class LocalhostStorageBackend:
+    """Objects stored as files under ``storage_root/<bucket>/<key>``."""
+
+    name: ClassVar[str] = "localhost"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RANGE_GET})
+    config_options: ClassVar[tuple[ConfigOption, ...]] = (
+        ConfigOption("storage_root", str, None, "Directory holding the buckets (default: a per-user temp dir)."),
+        ConfigOption("storage_bucket", str, "storage", "Default bucket for lithops' own data."),
+    )
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.root = Path(config.get("storage_root") or default_root())
+        self._default_bucket = str(config.get("storage_bucket") or "storage")
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def default_bucket(self) -> str:
+        return self._default_bucket
+
+    def get_client(self) -> Path:
+        return self.root
+
+    # paths
+    def _bucket_path(self, bucket: str) -> Path:
+        if not bucket or "/" in bucket or bucket in (".", "..", _TMP_DIR):
+            raise StorageError(f"Invalid bucket name {bucket!r}")
+        return self.root / bucket
+
+    def _object_path(self, bucket: str, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in ("", ".", ".."):
+            raise StorageError(f"Invalid key {key!r}: empty or relative path segments")
+        return self._bucket_path(bucket).joinpath(*parts)
+
+    def _existing_bucket(self, bucket: str) -> Path:
+        path = self._bucket_path(bucket)
+        if not path.is_dir():
+            raise StorageNoSuchBucketError(bucket)
+        return path
+
+    # buckets
+    def create_bucket(self, bucket: str) -> None:
+        self._bucket_path(bucket).mkdir(parents=True, exist_ok=True)
+
+    def head_bucket(self, bucket: str) -> dict[str, Any]:
+        path = self._existing_bucket(bucket)
+        return {"ResponseMetadata": {"HTTPStatusCode": 200}, "path": str(path)}
+
+    # objects
+    def put_object(self, bucket: str, key: str, body: bytes | IO[bytes]) -> None:
+        # Buckets are created on demand: the localhost store has no separate bucket lifecycle.
+        path = self._object_path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = self.root / _TMP_DIR
+        tmp_dir.mkdir(exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(body, (bytes, bytearray, memoryview)):
+                    handle.write(body)
+                else:
+                    shutil.copyfileobj(body, handle, _COPY_BLOCK)
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+
+    def _readable(self, bucket: str, key: str) -> Path:
+        path = self._object_path(bucket, key)
+        if not path.is_file():
+            self._existing_bucket(bucket)
+            raise StorageNoSuchKeyError(bucket, key)
+        return path
+
+    def get_object(self, bucket: str, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        path = self._readable(bucket, key)
+        try:
+            with open(path, "rb") as handle:
+                if byte_range is None:
+                    return handle.read()
+                first, last = byte_range
+                handle.seek(first)
+                return handle.read(max(last - first + 1, 0))
+        except FileNotFoundError as exc:  # deleted between the check and the open
+            raise StorageNoSuchKeyError(bucket, key) from exc
+
+    def open_object(self, bucket: str, key: str, byte_range: tuple[int, int] | None = None) -> IO[bytes]:
+        path = self._readable(bucket, key)
+        size = path.stat().st_size
+        first, last = byte_range if byte_range is not None else (0, size - 1)
+        last = min(last, size - 1)
+        return _RangeReader(path, first, max(last - first + 1, 0))
+
+    def head_object(self, bucket: str, key: str) -> dict[str, str]:
+        path = self._readable(bucket, key)
+        stat = path.stat()
+        return {
+            "content-length": str(stat.st_size),
+            "last-modified": formatdate(stat.st_mtime, usegmt=True),
+            "etag": f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"',
+            "content-type": "application/octet-stream",
+        }
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        path = self._object_path(bucket, key)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            self._prune(path.parent, self._bucket_path(bucket))
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete_object(bucket, key)
+
+    def _prune(self, directory: Path, stop: Path) -> None:
+        """Remove directories left empty, like object stores that have no directories."""
+        while directory != stop and stop in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    def _walk(self, bucket: str, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
+        base = self._existing_bucket(bucket)
+        # Only walk the directory the prefix points into.
+        directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / directory if directory else base
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, base)
+            rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+            for filename in filenames:
+                key = rel_dir + filename
+                if key.startswith(prefix):
+                    try:
+                        yield key, os.stat(os.path.join(dirpath, filename))
+                    except FileNotFoundError:
+                        continue
+
+    def list_objects(self, bucket: str, prefix: str = "", start_after: str | None = None) -> list[ObjectInfo]:
+        entries = [
+            ObjectInfo(Key=key, Size=stat.st_size,
+                       LastModified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc))
+            for key, stat in self._walk(bucket, prefix)
+            if start_after is None or key > start_after
+        ]
+        entries.sort(key=lambda entry: entry["Key"])
+        return entries
+
+    def list_keys(self, bucket: str, prefix: str = "", start_after: str | None = None) -> list[str]:
+        return sorted(key for key, _ in self._walk(bucket, prefix) if start_after is None or key > start_after)
+
+    def upload_file(self, file_name: str, bucket: str, key: str) -> None:
+        with open(file_name, "rb") as handle:
+            self.put_object(bucket, key, handle)
+
+    def download_file(self, bucket: str, key: str, file_name: str) -> None:
+        path = self._readable(bucket, key)
+        target = Path(file_name)
+        if target.parent != Path(""):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+
