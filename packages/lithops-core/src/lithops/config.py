@@ -33,7 +33,10 @@ LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("backend", str, None, "Compute backend id; default from `mode`, else localhost."),
     ConfigOption("storage", str, None, "Storage backend id; default: the compute backend's own."),
     ConfigOption("mode", str, None, "Execution mode; picks a default backend.", choices=MODES),
-    ConfigOption("monitoring", str, "storage", "How the client learns that calls finished."),
+    ConfigOption("monitoring", str, None,
+                 "How the client learns that calls finished: `direct` (the backend's own channel,"
+                 " default when it has one) or `storage` (polling status records).",
+                 choices=("direct", "storage")),
     ConfigOption("monitoring_interval", (int, float), 0.05,
                  "First storage polling interval in seconds; it backs off up to 1 s while idle."),
     ConfigOption("log_level", (str, bool), "INFO", "Log level of the `lithops` logger, or false."),

@@ -18,7 +18,7 @@ The hierarchy is small on purpose::
         ├── FunctionTimeoutError    (also a TimeoutError)
         ├── WorkerCrashError        the worker process died (os._exit, signal)
         │   └── WorkerOutOfMemoryError   (also a MemoryError)
-        └── WorkerLostError         no status ever arrived for the call
+        └── WorkerLostError         no status arrived within the call's timeout (a TimeoutError)
 """
 
 from __future__ import annotations
@@ -123,5 +123,5 @@ class WorkerOutOfMemoryError(WorkerCrashError, MemoryError):
     """The worker process running the call was killed for using too much memory."""
 
 
-class WorkerLostError(WorkerError):
+class WorkerLostError(WorkerError, TimeoutError):
     """No status arrived for the call: the invocation was lost or its worker vanished."""

@@ -1,0 +1,588 @@
+"""``FunctionExecutor``: the user API. Concrete core code over any compute backend."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from lithops import keys, registry
+from lithops.config import default_config, find_config, public_section
+from lithops.errors import ConfigError, RuntimeMismatchError
+from lithops.future import ResponseFuture, StorageRef
+from lithops.futures_list import FuturesList
+from lithops.invoker import Invoker
+from lithops.job import bind_iterdata, make_batches, auto_chunksize, wants_obj
+from lithops.monitor import StorageMonitor
+from lithops.serialize import FunctionPackage, package_function
+from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
+from lithops.storage import Storage
+from lithops.version import __version__
+from lithops.wait import ALL_COMPLETED, get_result, wait
+
+logger = logging.getLogger(__name__)
+
+_executor_counter = 0
+_counter_lock = threading.Lock()
+_SESSION = f"{os.getpid():x}{secrets.token_hex(2)}"
+_live_executors: weakref.WeakSet[FunctionExecutor] = weakref.WeakSet()
+
+
+def _new_executor_id() -> str:
+    global _executor_counter
+    with _counter_lock:
+        number = _executor_counter
+        _executor_counter += 1
+    return f"{_SESSION}-{number}"
+
+
+def in_worker() -> bool:
+    """True inside a lithops worker (an executor there reports through storage)."""
+    return os.environ.get("LITHOPS_WORKER") == "1"
+
+
+def _setup_logging(level: str | bool | None) -> None:
+    if level is False or level is None:
+        return
+    root = logging.getLogger("lithops")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s -- %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(str(level).upper() if level is not True else "INFO")
+
+
+class FunctionExecutor:
+    """Runs functions on the configured compute backend and returns futures.
+
+    Args:
+        mode: ``localhost``, ``serverless`` or ``standalone`` (picks a default backend).
+        config: a configuration dict (default: read from the config files).
+        config_file: a YAML configuration file.
+        backend: compute backend id (``localhost``, ``aws_lambda``, ``ray``...).
+        storage: storage backend id (``localhost``, ``aws_s3``...).
+        monitoring: ``storage`` or ``direct`` (default: direct when the backend offers it).
+        log_level: the ``lithops`` logger's level, or False to leave logging alone.
+        **backend_overrides: options of the compute backend's section (``runtime_memory``,
+            ``max_workers``, ``worker_processes``...).
+
+    Raises:
+        ConfigError: an unknown key or a bad value, named.
+        BackendNotFoundError: the backend is not installed (names the package to install).
+    """
+
+    def __init__(
+        self,
+        mode: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        config_file: str | None = None,
+        backend: str | None = None,
+        storage: str | None = None,
+        monitoring: str | None = None,
+        log_level: str | bool | None = False,
+        **backend_overrides: Any,
+    ) -> None:
+        raw = dict(config) if config is not None else find_config(config_file)[0]
+        lithops_over: dict[str, Any] = {}
+        if mode is not None:
+            lithops_over["mode"] = mode
+            if backend is None and not (raw.get("lithops") or {}).get("backend"):
+                from lithops.config import DEFAULT_BACKEND_BY_MODE
+
+                if mode not in DEFAULT_BACKEND_BY_MODE:
+                    raise ConfigError(f"Unknown mode {mode!r}: use one of {', '.join(DEFAULT_BACKEND_BY_MODE)}")
+                lithops_over["backend"] = DEFAULT_BACKEND_BY_MODE[mode]
+        if backend is not None:
+            lithops_over["backend"] = backend
+        if storage is not None:
+            lithops_over["storage"] = storage
+        if monitoring is not None:
+            lithops_over["monitoring"] = monitoring
+        if log_level is not False:
+            lithops_over["log_level"] = log_level
+        overwrite: dict[str, dict[str, Any]] = {"lithops": lithops_over}
+        self.config = default_config(raw, overwrite)
+        if backend_overrides:
+            backend_id = self.config["lithops"]["backend"]
+            self.config = default_config(raw, {**overwrite, backend_id: dict(backend_overrides)})
+        lithops_cfg = self.config["lithops"]
+        _setup_logging(log_level if log_level is not False else None)
+
+        self.backend: str = lithops_cfg["backend"]
+        storage_id: str = lithops_cfg["storage"]
+        self.executor_id = _new_executor_id()
+        self.futures: FuturesList = FuturesList([], executor=self)
+        self.storage = Storage(storage_config={
+            "backend": storage_id, "bucket": lithops_cfg.get("storage_bucket"),
+            storage_id: self.config[storage_id],
+        })
+        self._bucket = self.storage.bucket
+        self._storage_public = {"backend": storage_id, "bucket": self._bucket,
+                                "config": public_section(storage_id, self.config[storage_id])}
+        context = ComputeContext(
+            storage=self.storage.storage_backend,
+            storage_backend=storage_id,
+            storage_public_config=self._storage_public["config"],
+            storage_private_config=dict(self.config[storage_id]),
+            bucket=self._bucket,
+            lithops_config=lithops_cfg,
+        )
+        compute_cls = registry.load("compute", self.backend)
+        self.compute: ComputeBackend = compute_cls(dict(self.config[self.backend]), context)
+        self.runtime_info = self.compute.get_runtime_info()
+        self._check_runtime_versions()
+        self._monitor = StorageMonitor(self.storage, self._bucket, float(lithops_cfg["monitoring_interval"]))
+        max_workers = lithops_cfg.get("max_workers") or self.runtime_info["max_workers"]
+        self._invoker = Invoker(self.compute, self.storage, self._bucket, self._monitor, int(max_workers))
+        self._report_to_storage = (
+            in_worker() or lithops_cfg.get("monitoring") == "storage"
+            or Capability.DIRECT_RESULTS not in self.compute.capabilities
+        )
+        self._packages: dict[int, tuple[Callable[..., Any], FunctionPackage, bytes]] = {}
+        self._job_counter = 0
+        self._last_call = ""
+        self._closed = False
+        _live_executors.add(self)
+        logger.debug("Executor %s created: backend %s, storage %s", self.executor_id, self.backend, storage_id)
+
+    # lifecycle
+    def __enter__(self) -> FunctionExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, wait_for_pending: bool = True) -> None:
+        """Wait for pending calls (unless told not to) and release the backend's warm resources."""
+        if self._closed:
+            return
+        if wait_for_pending:
+            pending = [f for f in self.futures if f.invoked and not f.ready]
+            if pending:
+                wait(pending, throw_except=False, show_progressbar=False)
+        self._closed = True
+        self._invoker.close()
+        self._monitor.stop()
+        self.compute.clear(None)
+
+    shutdown = close
+
+    def __repr__(self) -> str:
+        return f"<FunctionExecutor {self.executor_id} backend={self.backend!r} storage={self.storage.backend!r}>"
+
+    def _check_runtime_versions(self) -> None:
+        info = self.runtime_info
+        client_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        runtime_python = info.get("python_version") or client_python
+        if runtime_python != client_python:
+            raise RuntimeMismatchError(
+                f"The runtime {info['runtime_name']!r} of backend {self.backend!r} runs Python"
+                f" {runtime_python}, the client runs Python {client_python}: functions pickled here may"
+                f" not load there. Rebuild it for this Python: lithops runtime build -b {self.backend}"
+                f" {info['runtime_name']} (or point the runtime at a Python {client_python})."
+            )
+
+    # job creation
+    def _package(self, func: Callable[..., Any], include_modules: Sequence[str] | None,
+                 exclude_modules: Sequence[str] | None) -> tuple[FunctionPackage, bytes]:
+        cache_key = id(func)
+        include = None if include_modules is None else tuple(include_modules)
+        exclude = tuple(exclude_modules or ())
+        cached = self._packages.get(cache_key)
+        if cached is not None and cached[0] is func and getattr(cached[1], "_options", None) == (include, exclude):
+            return cached[1], cached[2]
+        cfg = self.config["lithops"]
+        if include is not None and not include and cfg.get("include_modules"):
+            include = tuple(cfg["include_modules"])
+        exclude = exclude + tuple(cfg.get("exclude_modules") or ())
+        package = package_function(func, include, exclude)
+        object.__setattr__(package, "_options", (None if include_modules is None else tuple(include_modules),
+                                                 tuple(exclude_modules or ())))
+        data = package.to_bytes()
+        self._packages[cache_key] = (func, package, data)
+        return package, data
+
+    def _next_job_id(self, prefix: str) -> str:
+        job_id = f"{prefix}{self._job_counter:03d}"
+        self._job_counter += 1
+        return job_id
+
+    def _create_futures(self, job_id: str, count: int) -> list[ResponseFuture]:
+        ref = StorageRef(self._storage_public["backend"], self._bucket, self._storage_public["config"])
+        return [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref) for i in range(count)]
+
+    def _submit(
+        self,
+        prefix: str,
+        func: Callable[..., Any],
+        iterdata: Any,
+        *,
+        extra_args: Any = None,
+        extra_env: Mapping[str, str] | None = None,
+        runtime_memory: int | None = None,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        include_modules: Sequence[str] | None = (),
+        exclude_modules: Sequence[str] | None = (),
+        obj_options: Mapping[str, Any] | None = None,
+        bound: list[dict[str, Any]] | None = None,
+        futures: list[ResponseFuture] | None = None,
+    ) -> list[ResponseFuture]:
+        if self._closed:
+            raise RuntimeError("This FunctionExecutor is closed; create a new one.")
+        package, package_bytes = self._package(func, include_modules, exclude_modules)
+        if bound is None:
+            bound = bind_iterdata(func, iterdata, extra_args)
+            if obj_options is not None and wants_obj(func):
+                from lithops.partitioner import partition_iterdata
+
+                bound = partition_iterdata(bound, storage=self.storage, **obj_options)
+        if futures is None:
+            job_id = self._next_job_id(prefix)
+            futures = self._create_futures(job_id, len(bound))
+            self.futures.extend(futures)
+        elif len(futures) != len(bound):
+            raise ValueError(f"{len(bound)} calls for {len(futures)} futures")
+        job_id = futures[0].job_id if futures else ""
+        for future, kwargs in zip(futures, bound):
+            key_id = getattr(kwargs.get("obj"), "key_id", None)
+            if key_id is not None:
+                future._obj_key = str(key_id)
+        if not bound:
+            return futures
+        cfg = self.config["lithops"]
+        call_timeout = float(timeout if timeout is not None else min(
+            float(cfg["execution_timeout"]), float(self.runtime_info["runtime_timeout"])))
+        workers = int(cfg.get("max_workers") or self.runtime_info["max_workers"])
+        if chunksize is None:
+            chunksize = cfg.get("chunksize") or (
+                auto_chunksize(len(bound), workers) if Capability.JOB in self.compute.capabilities else 1)
+        function_key = keys.function_key(self.executor_id, package.hash)
+        report_to_storage = self._report_to_storage
+        memory = runtime_memory if runtime_memory is not None else self.runtime_info["runtime_memory"]
+        batches = make_batches(
+            executor_id=self.executor_id, job_id=job_id, call_kwargs=bound, chunksize=int(chunksize),
+            function_key=function_key, function_hash=package.hash, storage=self._storage_public,
+            data_limit=cfg["data_limit"],
+            common={"extra_env": {str(k): str(v) for k, v in (extra_env or {}).items()},
+                    "timeout": call_timeout, "runtime_name": self.runtime_info["runtime_name"],
+                    "runtime_memory": memory, "report_to_storage": report_to_storage,
+                    "log_level": str(cfg.get("log_level") or "INFO"), "lithops_version": __version__},
+        )
+        if self._invoker.needs_storage_upload(report_to_storage):
+            self._invoker.upload_function(function_key, package_bytes)
+            if Capability.FAAS in self.compute.capabilities:
+                batches = self._invoker.offload_data(batches)
+        job = JobSpec(executor_id=self.executor_id, job_id=job_id, function_hash=package.hash,
+                      function_package=package_bytes, batches=tuple(batches),
+                      runtime_name=self.runtime_info["runtime_name"], runtime_memory=memory,
+                      timeout=call_timeout, max_workers=workers)
+        self._invoker.submit(job, futures, report_to_storage)
+        return futures
+
+    def _deferred(self, inputs: Sequence[ResponseFuture], outputs: list[ResponseFuture],
+                  submit: Callable[[], object]) -> None:
+        """Run ``submit`` (which submits a job completing ``outputs``) once all ``inputs`` are done."""
+        remaining = [len(inputs)]
+        lock = threading.Lock()
+
+        def run() -> None:
+            try:
+                submit()
+            except BaseException as exc:
+                for target in outputs:
+                    if not target.ready:
+                        target._fail(exc)
+
+        def one_done(_: object) -> None:
+            with lock:
+                remaining[0] -= 1
+                ready = remaining[0] == 0
+            if ready:
+                threading.Thread(target=run, name="lithops-deferred", daemon=True).start()
+
+        for target in outputs:
+            target._invoked = True
+        if not inputs:
+            run()
+        for future in inputs:
+            future.add_done_callback(one_done)
+
+    # public API
+    def call_async(
+        self,
+        func: Callable[..., Any],
+        data: Any = (),
+        extra_env: Mapping[str, str] | None = None,
+        runtime_memory: int | None = None,
+        timeout: float | None = None,
+        include_modules: Sequence[str] | None = [],  # noqa: B006 - Lithops signature
+        exclude_modules: Sequence[str] | None = [],  # noqa: B006
+    ) -> ResponseFuture:
+        """Run ``func`` once with ``data`` (a value, a tuple of positional args or a dict)."""
+        self._last_call = "call_async"
+        futures = self._submit("A", func, [data], extra_env=extra_env, runtime_memory=runtime_memory,
+                               timeout=timeout, include_modules=include_modules,
+                               exclude_modules=exclude_modules, chunksize=1)
+        return futures[0]
+
+    def map(
+        self,
+        map_function: Callable[..., Any],
+        map_iterdata: Any,
+        chunksize: int | None = None,
+        extra_args: Any = None,
+        extra_env: Mapping[str, str] | None = None,
+        runtime_memory: int | None = None,
+        obj_chunk_size: int | None = None,
+        obj_chunk_number: int | None = None,
+        obj_newline: str | None = "\n",
+        timeout: float | None = None,
+        include_modules: Sequence[str] | None = [],  # noqa: B006
+        exclude_modules: Sequence[str] | None = [],  # noqa: B006
+    ) -> FuturesList:
+        """Run ``map_function`` once per element of ``map_iterdata``; futures in call order.
+
+        ``map_iterdata`` may be the futures of an earlier job: the calls then get its results.
+        """
+        self._last_call = "map"
+        options = dict(extra_env=extra_env, runtime_memory=runtime_memory, timeout=timeout,
+                       chunksize=chunksize, include_modules=include_modules, exclude_modules=exclude_modules)
+        obj_options = {"obj_chunk_size": obj_chunk_size, "obj_chunk_number": obj_chunk_number,
+                       "obj_newline": obj_newline}
+        chained = _chained_futures(map_iterdata)
+        if chained is not None:
+            if extra_args:
+                raise ValueError("extra_args cannot be used when chaining jobs: return the extra values"
+                                 " from the previous function instead.")
+            for future in chained:
+                future._produce_output = False
+            outputs = self._create_futures(self._next_job_id("M"), len(chained))
+            self.futures.extend(outputs)
+
+            def submit_chained() -> list[ResponseFuture]:
+                results = [f.result() for f in chained]
+                return self._submit("M", map_function, results, obj_options=obj_options,
+                                    futures=outputs, **options)  # type: ignore[arg-type]
+
+            self._deferred(chained, outputs, submit_chained)
+            return FuturesList(outputs, executor=self)
+        futures = self._submit("M", map_function, map_iterdata, extra_args=extra_args,
+                               obj_options=obj_options, **options)  # type: ignore[arg-type]
+        return FuturesList(futures, executor=self)
+
+    def map_reduce(
+        self,
+        map_function: Callable[..., Any],
+        map_iterdata: Any,
+        reduce_function: Callable[..., Any],
+        chunksize: int | None = None,
+        extra_args: Any = None,
+        extra_env: Mapping[str, str] | None = None,
+        map_runtime_memory: int | None = None,
+        reduce_runtime_memory: int | None = None,
+        timeout: float | None = None,
+        obj_chunk_size: int | None = None,
+        obj_chunk_number: int | None = None,
+        obj_newline: str | None = "\n",
+        obj_reduce_by_key: bool = False,
+        spawn_reducer: int = 20,
+        include_modules: Sequence[str] | None = [],  # noqa: B006
+        exclude_modules: Sequence[str] | None = [],  # noqa: B006
+    ) -> FuturesList:
+        """Map, then reduce the map results with ``reduce_function(results)`` (one reducer, or
+        one per object with ``obj_reduce_by_key``). Returns the map and reduce futures;
+        ``get_result`` returns the reduce result(s)."""
+        map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
+                               extra_env=extra_env, runtime_memory=map_runtime_memory,
+                               obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number,
+                               obj_newline=obj_newline, timeout=timeout, include_modules=include_modules,
+                               exclude_modules=exclude_modules)
+        self._last_call = "map_reduce"
+        for future in map_futures:
+            future._produce_output = False
+        groups: list[list[ResponseFuture]] = [list(map_futures)]
+        if obj_reduce_by_key:
+            groups = _group_by_object(map_futures)
+        outputs = self._create_futures(self._next_job_id("R"), len(groups))
+        self.futures.extend(outputs)
+        options = dict(extra_env=extra_env, runtime_memory=reduce_runtime_memory, timeout=timeout,
+                       include_modules=include_modules, exclude_modules=exclude_modules)
+        for group, output in zip(groups, outputs):
+            def submit_reduce(group: list[ResponseFuture] = group) -> list[ResponseFuture]:
+                results = [f.result() for f in group]
+                return self._submit("R", reduce_function, None, chunksize=1, futures=[output],
+                                    bound=_reduce_kwargs(reduce_function, results), **options)  # type: ignore[arg-type]
+            self._deferred(group, [output], submit_reduce)
+        return FuturesList([*map_futures, *outputs], executor=self)
+
+    def wait(
+        self,
+        fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+        throw_except: bool = True,
+        return_when: int = ALL_COMPLETED,
+        download_results: bool = False,
+        timeout: float | None = None,
+        threadpool_size: int = 64,
+        wait_dur_sec: float | None = None,
+        show_progressbar: bool = True,
+    ) -> tuple[list[ResponseFuture], list[ResponseFuture]]:
+        """Wait for ``fs`` (default: every future of this executor); return ``(done, not_done)``."""
+        futures = self.futures if fs is None else fs
+        return wait(futures, throw_except=throw_except, return_when=return_when,
+                    download_results=download_results, timeout=timeout, threadpool_size=threadpool_size,
+                    wait_dur_sec=wait_dur_sec, show_progressbar=show_progressbar)
+
+    def get_result(
+        self,
+        fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+        throw_except: bool = True,
+        timeout: float | None = None,
+        threadpool_size: int = 64,
+        wait_dur_sec: float | None = None,
+        show_progressbar: bool = True,
+    ) -> Any:
+        """The results of ``fs`` (default: every future of this executor not read yet).
+
+        Map futures consumed by a reduce or a chained job are left out, as in Lithops.
+        """
+        explicit = fs is not None
+        if isinstance(fs, ResponseFuture):
+            futures = [fs]
+        elif fs is None:
+            futures = [f for f in self.futures if not f._read]
+        else:
+            futures = list(fs)
+        wanted = [f for f in futures if f._produce_output]
+        results = get_result(wanted, throw_except=throw_except, timeout=timeout,
+                             threadpool_size=threadpool_size, wait_dur_sec=wait_dur_sec,
+                             show_progressbar=show_progressbar)
+        for future in futures:
+            future._read = True
+        if self.config["lithops"].get("data_cleaner") and not explicit:
+            self.clean(futures, clean_cloudobjects=False)
+        if isinstance(fs, ResponseFuture):
+            return results[0]
+        if len(results) == 1 and self._last_call not in ("map",):
+            return results[0]
+        return results
+
+    def job_summary(self, cloud_objects_n: int = 0) -> dict[str, Any]:
+        """Counts and timings per job of this executor."""
+        jobs: dict[str, dict[str, Any]] = {}
+        for future in self.futures:
+            job = jobs.setdefault(future.job_id, {"calls": 0, "done": 0, "failed": 0, "exec_time": 0.0})
+            job["calls"] += 1
+            if future.ready:
+                job["done"] += 1
+                job["failed"] += int(future.error)
+                job["exec_time"] += float(future.stats.get("worker_func_exec_time", 0.0))
+        return {"executor_id": self.executor_id, "backend": self.backend, "jobs": jobs,
+                "total_calls": sum(j["calls"] for j in jobs.values()),
+                "failed_calls": sum(j["failed"] for j in jobs.values())}
+
+    def plot(self, fs: Iterable[ResponseFuture] | None = None, dst: str | None = None,
+             figsize: tuple[float, float] = (10, 6)) -> list[str]:
+        """Write a timeline and a histogram PNG of the calls' stats (needs lithops-core[plotting])."""
+        from lithops.plots import create_timeline, create_execution_histogram
+
+        futures = list(self.futures if fs is None else fs)
+        dst = dst or os.path.join(os.getcwd(), f"lithops-{self.executor_id}")
+        return [create_timeline(futures, dst, figsize), create_execution_histogram(futures, dst, figsize)]
+
+    def clean(self, fs: Iterable[ResponseFuture] | None = None, cs: Iterable[Any] | None = None,
+              clean_cloudobjects: bool = True, clean_fn: bool = False, force: bool = False,
+              on_exit: bool = False) -> None:
+        """Delete the temporary data of finished jobs (statuses, outputs, job data) and, with
+        ``clean_cloudobjects``, the cloudobjects ``cs``."""
+        futures = list(self.futures if fs is None else fs)
+        job_keys = sorted({f.job_key for f in futures if force or f.ready or not f.invoked})
+        backend = self.storage.storage_backend
+        for job_key in job_keys:
+            stored = backend.list_keys(self._bucket, keys.job_prefix(job_key))
+            if stored:
+                backend.delete_objects(self._bucket, stored)
+        self._invoker.forget(job_keys)
+        if clean_fn or (fs is None and force):
+            stored = backend.list_keys(self._bucket, keys.executor_prefix(self.executor_id) + "/")
+            if stored:
+                backend.delete_objects(self._bucket, stored)
+        if clean_cloudobjects and cs:
+            self.storage.delete_cloudobjects(cs)
+
+
+def _chained_futures(iterdata: Any) -> list[ResponseFuture] | None:
+    if isinstance(iterdata, FuturesList):
+        return list(iterdata)
+    if not isinstance(iterdata, (list, tuple)) or not iterdata:
+        return None
+    futures = [e for e in iterdata if isinstance(e, ResponseFuture)]
+    if not futures:
+        return None
+    if len(futures) != len(iterdata):
+        raise ValueError("The iterdata mixes futures of a previous job with plain data: chaining takes"
+                         " the futures of one job as the whole input of the next one.")
+    return futures
+
+
+def _reduce_kwargs(reduce_function: Callable[..., Any], results: list[Any]) -> list[dict[str, Any]]:
+    import inspect
+
+    params = [p for p in inspect.signature(reduce_function).parameters if p not in ("storage", "id")]
+    if not params:
+        raise TypeError(f"The reduce function {reduce_function.__qualname__} must take the list of map results")
+    return [{params[0]: results}]
+
+
+def _group_by_object(futures: Sequence[ResponseFuture]) -> list[list[ResponseFuture]]:
+    groups: dict[str, list[ResponseFuture]] = {}
+    for future in futures:
+        key = future._obj_key or ""
+        groups.setdefault(key, []).append(future)
+    return list(groups.values())
+
+
+class LocalhostExecutor(FunctionExecutor):
+    """A FunctionExecutor on the localhost backend."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None, config_file: str | None = None,
+                 storage: str | None = None, monitoring: str | None = None,
+                 log_level: str | bool | None = False, **backend_overrides: Any) -> None:
+        super().__init__(backend="localhost", config=config, config_file=config_file, storage=storage,
+                         monitoring=monitoring, log_level=log_level, **backend_overrides)
+
+
+class ServerlessExecutor(FunctionExecutor):
+    """A FunctionExecutor in serverless mode (default backend aws_lambda, or the configured one)."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None, config_file: str | None = None,
+                 backend: str | None = None, storage: str | None = None, monitoring: str | None = None,
+                 log_level: str | bool | None = False, **backend_overrides: Any) -> None:
+        super().__init__(mode="serverless", config=config, config_file=config_file, backend=backend,
+                         storage=storage, monitoring=monitoring, log_level=log_level, **backend_overrides)
+
+
+class StandaloneExecutor(FunctionExecutor):
+    """A FunctionExecutor in standalone mode (virtual machines; needs a standalone backend package)."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None, config_file: str | None = None,
+                 backend: str | None = None, storage: str | None = None, monitoring: str | None = None,
+                 log_level: str | bool | None = False, **backend_overrides: Any) -> None:
+        super().__init__(mode="standalone", config=config, config_file=config_file, backend=backend,
+                         storage=storage, monitoring=monitoring, log_level=log_level, **backend_overrides)
+
+
+@atexit.register
+def _close_all() -> None:
+    for executor in list(_live_executors):
+        try:
+            executor.close(wait_for_pending=False)
+        except Exception:
+            logger.debug("Closing executor %s at exit failed", executor.executor_id, exc_info=True)

@@ -1,0 +1,261 @@
+"""``ResponseFuture``: the handle of one call; a ``concurrent.futures.Future``.
+
+Consumers call ``result``/``exception``/``add_done_callback`` (or Lithops' ``result(throw_except)``,
+``status()``, ``done``, ``success``...). Only executors and monitors complete futures, through
+:meth:`ResponseFuture._set_report`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import pickle
+import time
+from collections.abc import Callable
+from concurrent.futures._base import FINISHED, PENDING, RUNNING
+from typing import Any
+
+from lithops.status import unpack_exception
+
+_NOT_LOADED = object()
+
+
+class CallableBool:
+    """A bool that can also be called: ``future.done`` (Lithops) and ``future.done()`` (stdlib)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bool) -> None:
+        self._value = value
+
+    def __bool__(self) -> bool:
+        return self._value
+
+    def __call__(self) -> bool:
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == bool(other)  # type: ignore[arg-type]
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return repr(self._value)
+
+
+class StorageRef:
+    """Where a future's status and output can be read: a storage configuration (no secrets)."""
+
+    __slots__ = ("backend", "bucket", "config")
+
+    def __init__(self, backend: str, bucket: str, config: dict[str, Any]) -> None:
+        self.backend = backend
+        self.bucket = bucket
+        self.config = config
+
+    def __reduce__(self) -> tuple[type[StorageRef], tuple[str, str, dict[str, Any]]]:
+        return (StorageRef, (self.backend, self.bucket, self.config))
+
+
+class ResponseFuture(concurrent.futures.Future[Any]):
+    """The future of one call of a job."""
+
+    def __init__(self, executor_id: str, job_id: str, call_id: str,
+                 storage_ref: StorageRef | None = None) -> None:
+        super().__init__()
+        self.executor_id = executor_id
+        self.job_id = job_id
+        self.call_id = call_id
+        self._storage_ref = storage_ref
+        self._call_status: dict[str, Any] | None = None
+        self._output_loader: Callable[[], bytes] | None = None
+        self._stats: dict[str, Any] = {}
+        self._invoked = False
+        self._produce_output = True
+        self._read = False
+        self._obj_key: str | None = None
+        self.retries = 0
+
+    # identity
+    @property
+    def job_key(self) -> str:
+        return f"{self.executor_id}-{self.job_id}"
+
+    def __repr__(self) -> str:
+        return f"<ResponseFuture {self.job_key}/{self.call_id} {self._lithops_state()}>"
+
+    def __reduce__(self) -> tuple[Callable[..., ResponseFuture], tuple[Any, ...]]:
+        status = self._call_status
+        if status is not None:
+            status = {k: v for k, v in status.items() if k != "output"}
+        return (_rebuild, (self.executor_id, self.job_id, self.call_id, self._storage_ref, status))
+
+    def _detach(self) -> None:
+        """Forget the local channel: this future will be read from storage from now on."""
+        self._output_loader = None
+
+    # state (Lithops names)
+    def _lithops_state(self) -> str:
+        if self._state == FINISHED:
+            if self._exception is not None:
+                return "error"
+            return "success" if self._result is not _NOT_LOADED else "ready"
+        if self._state == RUNNING:
+            return "running"
+        return "invoked" if self._invoked else "new"
+
+    @property
+    def done(self) -> CallableBool:  # type: ignore[override]
+        return CallableBool(self._state == FINISHED)
+
+    @property
+    def running(self) -> CallableBool:  # type: ignore[override]
+        return CallableBool(self._state == RUNNING)
+
+    @property
+    def ready(self) -> bool:
+        """The call's status is known (its result may not be downloaded yet)."""
+        return self._state == FINISHED
+
+    @property
+    def success(self) -> bool:
+        return self._state == FINISHED and self._exception is None
+
+    @property
+    def error(self) -> bool:
+        return self._state == FINISHED and self._exception is not None
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self._stats
+
+    @property
+    def invoked(self) -> bool:
+        return self._invoked
+
+    # consumer API
+    def status(self, throw_except: bool = True, internal_storage: Any = None,
+               check_only: bool = False, timeout: float | None = None) -> dict[str, Any] | None:
+        """The call's status record; waits for it unless ``check_only``. Raises a failed call's
+        exception when ``throw_except``."""
+        if check_only and self._state != FINISHED:
+            return None
+        self._wait_status(timeout)
+        if throw_except and self._exception is not None:
+            raise self._exception
+        return self._call_status
+
+    def result(self, throw_except: bool = True, timeout: float | None = None) -> Any:  # type: ignore[override]
+        """The call's return value (waits for it). A remote exception is raised with the worker's
+        traceback as its cause, or returned when ``throw_except=False``."""
+        self._wait_status(timeout)
+        if self._exception is not None:
+            if throw_except:
+                raise self._exception
+            return self._exception
+        if self._result is _NOT_LOADED:
+            self._load_result()
+        value = self._result
+        if _is_futures(value):
+            from lithops.wait import get_result
+
+            return get_result(value, throw_except=throw_except, timeout=timeout, show_progressbar=False)
+        return value
+
+    def _wait_status(self, timeout: float | None) -> None:
+        if self._state == FINISHED:
+            return
+        if self._storage_ref is not None and self._output_loader is None and not self._invoked:
+            from lithops.monitor import watch_detached
+
+            watch_detached([self])
+        with self._condition:
+            if self._state != FINISHED:
+                self._condition.wait(timeout)
+            if self._state != FINISHED:
+                raise concurrent.futures.TimeoutError(
+                    f"Call {self.job_key}/{self.call_id} did not finish within {timeout} s"
+                )
+
+    def _load_result(self) -> None:
+        loader = self._output_loader
+        if loader is None:
+            from lithops.monitor import output_loader
+
+            loader = output_loader(self)
+        data = loader()
+        self._result = pickle.loads(data)
+        self._stats["host_result_done_tstamp"] = time.time()
+        self._output_loader = None
+
+    # executor/monitor side
+    def _mark_invoked(self, submit_time: float) -> None:
+        self._invoked = True
+        self._stats["host_submit_tstamp"] = submit_time
+
+    def _set_report(self, status: dict[str, Any], output: bytes | None,
+                    output_loader: Callable[[], bytes] | None = None) -> None:
+        """Complete the future from a call's status record (and output when it came along)."""
+        if self._state == FINISHED:
+            return
+        now = time.time()
+        stats = status.get("stats") or {}
+        stats.update(self._stats)
+        stats["host_status_done_tstamp"] = now
+        self._stats = stats
+        self._call_status = status
+        if status.get("success"):
+            if output is not None:
+                try:
+                    value = pickle.loads(output)
+                except Exception as exc:  # e.g. a class the client cannot import
+                    from lithops.errors import SerializationError
+
+                    error = SerializationError(
+                        f"The result of call {self.job_key}/{self.call_id} cannot be unpickled on the"
+                        f" client: {type(exc).__name__}: {exc}. Return plain data, or make the classes"
+                        " it uses importable here."
+                    )
+                    error.__cause__ = exc
+                    self._set_exception(error)
+                    return
+                stats["host_result_done_tstamp"] = time.time()
+                self._set_value(value)
+            else:
+                self._output_loader = output_loader
+                self._set_value(_NOT_LOADED)
+        else:
+            self._set_exception(unpack_exception(status))
+
+    def _set_value(self, value: Any) -> None:
+        with self._condition:
+            if self._state == PENDING:
+                self._state = RUNNING
+        super().set_result(value)
+
+    def _set_exception(self, exc: BaseException) -> None:
+        with self._condition:
+            if self._state == PENDING:
+                self._state = RUNNING
+        super().set_exception(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Fail the call from the client side (lost, not invokable...)."""
+        self._call_status = {"executor_id": self.executor_id, "job_id": self.job_id,
+                             "call_id": self.call_id, "success": False, "stats": {}}
+        self._stats["host_status_done_tstamp"] = time.time()
+        self._set_exception(exc)
+
+
+def _is_futures(value: Any) -> bool:
+    if isinstance(value, ResponseFuture):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, ResponseFuture) for v in value)
+
+
+def _rebuild(executor_id: str, job_id: str, call_id: str, storage_ref: StorageRef | None,
+             status: dict[str, Any] | None) -> ResponseFuture:
+    future = ResponseFuture(executor_id, job_id, call_id, storage_ref)
+    if status is not None:
+        future._set_report(status, None)
+    return future

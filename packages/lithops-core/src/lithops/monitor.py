@@ -1,0 +1,225 @@
+"""The storage monitor: completes futures from the status records workers write to storage.
+
+Each poll lists a job's done index (``done/<ns>-<call>`` markers, named by completion time) from a
+cursor with ``start_after``, so its cost is O(new statuses), not a listing of the whole job as in
+Lithops 3.x. The cursor trails the newest marker by a grace window, so a marker written late (slow
+upload, clock skew between workers) is still seen; markers already seen are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from lithops import keys
+from lithops.errors import StorageNoSuchKeyError, WorkerLostError
+from lithops.future import ResponseFuture, StorageRef
+from lithops.status import decode_status
+
+logger = logging.getLogger(__name__)
+
+GRACE_NS = 10 * 1_000_000_000
+MAX_INTERVAL = 1.0
+
+
+@dataclass
+class _JobWatch:
+    job_key: str
+    futures: dict[str, ResponseFuture]
+    deadline: float | None
+    cursor_ns: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+@dataclass
+class MonitorStats:
+    polls: int = 0
+    list_requests: int = 0
+    get_requests: int = 0
+    statuses: int = 0
+
+
+class StorageMonitor:
+    """Polls storage for the jobs it tracks, in one background thread.
+
+    Args:
+        storage: a ``lithops.storage.Storage``.
+        interval: first polling interval; doubles while nothing new arrives, up to 1 s.
+    """
+
+    def __init__(self, storage: Any, bucket: str, interval: float = 0.05) -> None:
+        self.storage = storage
+        self.bucket = bucket
+        self.interval = interval
+        self.stats = MonitorStats()
+        self._jobs: dict[str, _JobWatch] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._stopped = False
+
+    def track(self, futures: Iterable[ResponseFuture], timeout: float | None) -> None:
+        """Complete ``futures`` when their statuses appear; fail them after ``timeout`` s without."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            for future in futures:
+                watch = self._jobs.get(future.job_key)
+                if watch is None:
+                    watch = self._jobs[future.job_key] = _JobWatch(future.job_key, {}, deadline)
+                elif deadline is not None and watch.deadline is not None:
+                    watch.deadline = max(watch.deadline, deadline)
+                watch.futures[future.call_id] = future
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lithops-storage-monitor", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+    def _run(self) -> None:
+        interval = self.interval
+        while not self._stopped:
+            with self._lock:
+                jobs = list(self._jobs.values())
+            if not jobs:
+                self._wake.wait(MAX_INTERVAL)
+                self._wake.clear()
+                continue
+            found = 0
+            for watch in jobs:
+                try:
+                    found += self.poll(watch)
+                except Exception:
+                    logger.exception("Polling the status of job %s failed; retrying", watch.job_key)
+            interval = self.interval if found else min(interval * 2, MAX_INTERVAL)
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def poll(self, watch: _JobWatch) -> int:
+        """Read the statuses that are new since the last poll; return how many completed."""
+        self.stats.polls += 1
+        start_after = keys.done_marker_after(watch.job_key, watch.cursor_ns - GRACE_NS)
+        prefix = keys.done_prefix(watch.job_key)
+        self.stats.list_requests += 1
+        markers = self.storage.storage_backend.list_keys(self.bucket, prefix, start_after)
+        new: list[ResponseFuture] = []
+        for marker in markers:
+            done_ns, call_id = keys.parse_done_marker(marker)
+            watch.cursor_ns = max(watch.cursor_ns, done_ns)
+            if call_id in watch.seen:
+                continue
+            watch.seen.add(call_id)
+            future = watch.futures.get(call_id)
+            if future is not None and not future.ready:
+                new.append(future)
+        if new:
+            self._complete(new)
+        self._expire(watch)
+        with self._lock:
+            if all(f.ready for f in watch.futures.values()):
+                self._jobs.pop(watch.job_key, None)
+        return len(new)
+
+    def _complete(self, futures: list[ResponseFuture]) -> None:
+        if len(futures) == 1:
+            self._complete_one(futures[0])
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lithops-status")
+        list(self._pool.map(self._complete_one, futures))
+
+    def _complete_one(self, future: ResponseFuture) -> None:
+        self.stats.get_requests += 1
+        data = self.storage.storage_backend.get_object(self.bucket, keys.status_key(future.job_key, future.call_id))
+        status = decode_status(data)
+        self.stats.statuses += 1
+        future._set_report(status, None, self._loader(future))
+
+    def _loader(self, future: ResponseFuture) -> Callable[[], bytes]:
+        backend = self.storage.storage_backend
+        bucket = self.bucket
+        key = keys.output_key(future.job_key, future.call_id)
+
+        def load() -> bytes:
+            data: bytes = backend.get_object(bucket, key)
+            return data
+
+        return load
+
+    def _expire(self, watch: _JobWatch) -> None:
+        if watch.deadline is None or time.monotonic() < watch.deadline:
+            return
+        for future in watch.futures.values():
+            if not future.ready:
+                try:  # one last look: it may have finished just now
+                    self._complete_one(future)
+                except StorageNoSuchKeyError:
+                    future._fail(WorkerLostError(
+                        f"No status arrived for call {future.job_key}/{future.call_id} within its timeout:"
+                        " the invocation was lost or its worker died without reporting. Check the"
+                        " backend's logs (lithops logs get) and retry the call."
+                    ))
+
+
+_detached_monitors: dict[tuple[str, str], StorageMonitor] = {}
+_detached_lock = threading.Lock()
+
+
+def storage_for_ref(ref: StorageRef) -> Any:
+    """A Storage for a future that came back from a worker: its public configuration, plus the
+    client's own configuration of that backend (credentials)."""
+    from lithops.config import default_config
+    from lithops.storage import Storage
+
+    section = dict(ref.config)
+    try:
+        local = default_config(load_backends=False).get(ref.backend) or {}
+        section = {**local, **section}
+    except Exception:
+        logger.debug("No local configuration for storage backend %s", ref.backend)
+    return Storage(storage_config={"backend": ref.backend, "bucket": ref.bucket, ref.backend: section})
+
+
+def watch_detached(futures: Iterable[ResponseFuture]) -> None:
+    """Complete futures that came back from workers by polling their storage."""
+    by_ref: dict[tuple[str, str], list[ResponseFuture]] = {}
+    refs: dict[tuple[str, str], StorageRef] = {}
+    for future in futures:
+        ref = future._storage_ref
+        if ref is None or future.ready:
+            continue
+        ident = (ref.backend, ref.bucket)
+        by_ref.setdefault(ident, []).append(future)
+        refs[ident] = ref
+    for ident, group in by_ref.items():
+        with _detached_lock:
+            monitor = _detached_monitors.get(ident)
+            if monitor is None:
+                storage = storage_for_ref(refs[ident])
+                monitor = _detached_monitors[ident] = StorageMonitor(storage, ident[1])
+        monitor.track(group, None)
+
+
+def output_loader(future: ResponseFuture) -> Callable[[], bytes]:
+    """A loader of a finished future's output from storage."""
+    ref = future._storage_ref
+    if ref is None:
+        raise RuntimeError(f"No storage to read the result of {future!r} from")
+    storage = storage_for_ref(ref)
+    key = keys.output_key(future.job_key, future.call_id)
+
+    def load() -> bytes:
+        data: bytes = storage.storage_backend.get_object(ref.bucket, key)
+        return data
+
+    return load

@@ -1,0 +1,91 @@
+"""A call's status record: what ``status.json`` holds, and how exceptions travel in it.
+
+The record is a flat dict::
+
+    {"executor_id", "job_id", "call_id", "success": bool, "stats": {...},
+     "exception": bytes | None,    # the pickled exception (base64 in JSON)
+     "exc_type": str, "exc_message": str, "traceback": str,
+     "output_in_storage": bool, "logs": str}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import traceback as traceback_module
+from typing import Any
+
+from lithops.errors import RemoteError
+
+_B64 = "__b64__"
+
+
+class RemoteTraceback(Exception):
+    """Carries the worker's traceback text as the ``__cause__`` of a re-raised remote exception."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+def pack_exception(exc: BaseException) -> dict[str, Any]:
+    """The status fields describing ``exc``: a pickled copy when possible, text always."""
+    import cloudpickle
+
+    text = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        packed: bytes | None = cloudpickle.dumps(exc)
+        pickle.loads(packed)  # fails early for exceptions whose __init__ cannot be replayed
+    except Exception:
+        packed = None
+    return {
+        "success": False,
+        "exception": packed,
+        "exc_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "exc_message": str(exc),
+        "traceback": text,
+    }
+
+
+def unpack_exception(status: dict[str, Any]) -> BaseException:
+    """The exception a failed call raised, with the worker's traceback attached as its cause."""
+    exc: BaseException | None = None
+    packed = status.get("exception")
+    if packed:
+        try:
+            loaded = pickle.loads(packed)
+            if isinstance(loaded, BaseException):
+                exc = loaded
+        except Exception:
+            exc = None
+    text = str(status.get("traceback") or "")
+    if exc is None:
+        exc = RemoteError(str(status.get("exc_type", "Exception")), str(status.get("exc_message", "")), text)
+    if text and exc.__cause__ is None:
+        exc.__cause__ = RemoteTraceback(text)
+    return exc
+
+
+def encode_status(status: dict[str, Any]) -> bytes:
+    """``status`` as JSON bytes (bytes fields base64-encoded)."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return {_B64: base64.b64encode(value).decode()}
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    return json.dumps(status, default=default, separators=(",", ":")).encode()
+
+
+def decode_status(data: bytes | str) -> dict[str, Any]:
+    def hook(obj: dict[str, Any]) -> Any:
+        if len(obj) == 1 and _B64 in obj:
+            return base64.b64decode(obj[_B64])
+        return obj
+
+    decoded: dict[str, Any] = json.loads(data, object_hook=hook)
+    return decoded

@@ -1,0 +1,121 @@
+"""Waiting for futures: ``wait`` and ``get_result``, with Lithops' return_when modes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lithops.future import ResponseFuture
+
+ALWAYS = 0
+ANY_COMPLETED = 1
+ALL_COMPLETED = 2
+
+__all__ = ["ALL_COMPLETED", "ALWAYS", "ANY_COMPLETED", "get_result", "wait"]
+
+
+def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[ResponseFuture]:
+    if fs is None:
+        return []
+    if isinstance(fs, ResponseFuture):
+        return [fs]
+    return [f for f in fs if isinstance(f, ResponseFuture)] if not isinstance(fs, list) else list(fs)
+
+
+def _watch(futures: list[ResponseFuture]) -> None:
+    """Make sure someone completes each future: futures that came back from a worker (detached)
+    are read from storage."""
+    detached = [f for f in futures if not f._invoked and f._storage_ref is not None and not f.ready]
+    if detached:
+        from lithops.monitor import watch_detached
+
+        watch_detached(detached)
+
+
+def wait(
+    fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+    throw_except: bool = True,
+    return_when: int = ALL_COMPLETED,
+    download_results: bool = False,
+    timeout: float | None = None,
+    threadpool_size: int = 64,
+    wait_dur_sec: float | None = None,
+    show_progressbar: bool = True,
+) -> tuple[list[ResponseFuture], list[ResponseFuture]]:
+    """Wait for futures; return ``(done, not_done)``.
+
+    Args:
+        return_when: ``ALWAYS`` (check once), ``ANY_COMPLETED`` or ``ALL_COMPLETED``.
+        throw_except: raise the exception of the first failed future found done.
+        download_results: also fetch results that are still in storage.
+        timeout: seconds to wait at most; then return what is done so far.
+        wait_dur_sec: kept for Lithops compatibility; completion is event driven here.
+        show_progressbar: show a progress bar on a terminal (only when waiting for all).
+    """
+    futures = _as_list(fs)
+    _watch(futures)
+    if return_when != ALWAYS and futures:
+        mode = concurrent.futures.FIRST_COMPLETED if return_when == ANY_COMPLETED else concurrent.futures.ALL_COMPLETED
+        if show_progressbar and return_when == ALL_COMPLETED:
+            from lithops.progress import wait_with_progress
+
+            wait_with_progress(futures, timeout)
+        else:
+            concurrent.futures.wait(futures, timeout=timeout, return_when=mode)
+    done = [f for f in futures if f.ready]
+    not_done = [f for f in futures if not f.ready]
+    if download_results:
+        _download(done, threadpool_size)
+    if throw_except:
+        for future in done:
+            if future.error:
+                future.result()  # raises the remote exception with its traceback
+    return done, not_done
+
+
+def _download(futures: list[ResponseFuture], threadpool_size: int) -> None:
+    from lithops.future import _NOT_LOADED
+
+    pending = [f for f in futures if f.success and f._result is _NOT_LOADED]
+    if not pending:
+        return
+    if len(pending) == 1:
+        pending[0].result(throw_except=False)
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(threadpool_size, len(pending)))) as pool:
+        list(pool.map(lambda f: f.result(throw_except=False), pending))
+
+
+def get_result(
+    fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+    throw_except: bool = True,
+    timeout: float | None = None,
+    threadpool_size: int = 64,
+    wait_dur_sec: float | None = None,
+    show_progressbar: bool = True,
+) -> Any:
+    """The results of the futures, in order (a single value for a single future).
+
+    A call that returned futures of jobs it started contributes those jobs' results.
+
+    Raises:
+        TimeoutError: not every future finished within ``timeout`` seconds.
+        Exception: the first failed call's exception, when ``throw_except``.
+    """
+    single = isinstance(fs, ResponseFuture)
+    futures = _as_list(fs)
+    start = time.monotonic()
+    done, not_done = wait(futures, throw_except=throw_except, return_when=ALL_COMPLETED,
+                          download_results=True, timeout=timeout, threadpool_size=threadpool_size,
+                          show_progressbar=show_progressbar)
+    if not_done:
+        raise TimeoutError(
+            f"{len(not_done)} of {len(futures)} calls did not finish within {timeout} s."
+            " Wait longer (timeout=None) or check the calls' logs."
+        )
+    left = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
+    results = [f.result(throw_except=throw_except, timeout=left) for f in futures]
+    return results[0] if single else results

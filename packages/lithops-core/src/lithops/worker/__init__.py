@@ -1,0 +1,36 @@
+"""The remote side: what runs inside a worker, on every runtime.
+
+Provider packages call :func:`handle_payload` from their runtime's entry point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lithops.spi import CallBatch
+from lithops.worker.handler import WorkerEnvironment, run_batch
+from lithops.worker.isolation import run_batch_isolated
+
+__all__ = ["WorkerEnvironment", "handle_payload", "run_batch", "run_batch_isolated"]
+
+_ENV: WorkerEnvironment | None = None
+
+
+def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True) -> dict[str, Any]:
+    """Run the calls of one invocation payload (``CallBatch.to_json()``), reporting to storage.
+
+    Returns a small summary (call ids and whether each succeeded) for the provider's response.
+    """
+    global _ENV
+    if _ENV is None:
+        _ENV = WorkerEnvironment()
+    batch = CallBatch.from_json(payload)
+    if not batch.report_to_storage:
+        batch = CallBatch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "report_to_storage": True})
+    outcomes: dict[str, bool] = {}
+
+    def record(report: Any) -> None:
+        outcomes[report.call_id] = bool(report.status["success"])
+
+    (run_batch_isolated if isolate else run_batch)(batch, _ENV, record)
+    return {"executor_id": batch.executor_id, "job_id": batch.job_id, "calls": outcomes}

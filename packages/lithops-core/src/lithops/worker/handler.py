@@ -1,0 +1,324 @@
+"""The worker handler: runs the calls of a :class:`~lithops.spi.CallBatch`, on every runtime.
+
+Every runtime (a localhost pool process, a Lambda function, a Ray task...) calls
+:func:`run_batch`. It loads the function (installing the local modules shipped with it), loads the
+calls' data, injects ``storage``/``id``/``obj``, runs each call, and reports a status record and
+the pickled result: into storage (the cloud path) and/or through ``report`` (direct channels).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import pickle
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lithops import keys
+from lithops.serialize import FunctionPackage
+from lithops.spi import CallBatch, CallReport
+from lithops.status import encode_status, pack_exception
+
+logger = logging.getLogger(__name__)
+
+ReportFn = Callable[[CallReport], None]
+INJECTED_PARAMS = ("storage", "id", "obj")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * _PAGE_SIZE
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class LoadedFunction:
+    """A function ready to call, with the injected parameters it asks for."""
+
+    __slots__ = ("func", "name", "wants")
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.func = func
+        self.name = name
+        try:
+            params = inspect.signature(func).parameters
+            self.wants = frozenset(p for p in INJECTED_PARAMS if p in params)
+        except (TypeError, ValueError):
+            self.wants = frozenset()
+
+
+class WorkerEnvironment:
+    """Per-process state kept across batches: loaded functions and storage clients.
+
+    Args:
+        storage_configs: private storage configurations by backend id (only for workers on the
+            client's host); other workers build storage from the batch's public configuration,
+            their credentials coming from their own environment.
+    """
+
+    def __init__(self, storage_configs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._functions: dict[str, LoadedFunction] = {}
+        self._storages: dict[tuple[str, str | None], Any] = {}
+        self._storage_configs = dict(storage_configs or {})
+        self.batches_run = 0
+        self.modules_root = Path(tempfile.gettempdir()) / f"lithops-{os.getuid()}" / "modules"
+
+    # functions
+    def function(self, batch: CallBatch, package: bytes | None) -> LoadedFunction:
+        cached = self._functions.get(batch.function_hash)
+        if cached is not None:
+            return cached
+        if package is None:
+            package = self.storage(batch.storage["backend"], batch.storage.get("bucket"), batch.storage).get_object(
+                batch.storage["bucket"], batch.function_key
+            )
+            assert isinstance(package, bytes)
+        loaded = self._load_package(FunctionPackage.from_bytes(package), batch.function_hash)
+        self._functions[batch.function_hash] = loaded
+        return loaded
+
+    def _load_package(self, package: FunctionPackage, function_hash: str) -> LoadedFunction:
+        if package.modules:
+            target = self.modules_root / function_hash
+            for rel_path, source in package.modules.items():
+                path = target / rel_path
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                    tmp.write_bytes(source)
+                    os.replace(tmp, path)
+            # A warm worker may hold another version of these modules from an earlier job.
+            for rel_path in package.modules:
+                top = rel_path.split("/")[0].removesuffix(".py")
+                for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+                    module_file = getattr(sys.modules[name], "__file__", None) or ""
+                    if not module_file.startswith(str(target)):
+                        del sys.modules[name]
+            if str(target) not in sys.path:
+                sys.path.insert(0, str(target))
+        func = pickle.loads(package.function)
+        return LoadedFunction(func, package.name)
+
+    # storage
+    def storage(self, backend: str, bucket: str | None, public: Mapping[str, Any] | None = None) -> Any:
+        """A ``lithops.storage.Storage`` for ``backend``, cached per process."""
+        from lithops.storage import Storage
+
+        cache_key = (backend, bucket)
+        storage = self._storages.get(cache_key)
+        if storage is None:
+            section = self._storage_configs.get(backend)
+            if section is None and public is not None and public.get("backend") == backend:
+                section = public.get("config") or {}
+            storage = Storage(storage_config={"backend": backend, "bucket": bucket, backend: dict(section or {})})
+            self._storages[cache_key] = storage
+        return storage
+
+    def batch_storage(self, batch: CallBatch) -> Any:
+        return self.storage(batch.storage["backend"], batch.storage.get("bucket"), batch.storage)
+
+
+def load_batch_data(batch: CallBatch, env: WorkerEnvironment) -> list[dict[str, Any]]:
+    """The keyword arguments of each call of the batch."""
+    data = batch.data
+    if data is None:
+        if batch.data_key is None:
+            return [{} for _ in batch.call_ids]
+        data = env.batch_storage(batch).get_object(batch.storage["bucket"], batch.data_key)
+    calls: list[dict[str, Any]] = pickle.loads(data)
+    if len(calls) != len(batch.call_ids):
+        raise ValueError(f"Batch data holds {len(calls)} calls for {len(batch.call_ids)} call ids")
+    return calls
+
+
+def run_batch(
+    batch: CallBatch,
+    env: WorkerEnvironment,
+    report: ReportFn | None = None,
+    package: bytes | None = None,
+    before_call: Callable[[int], None] | None = None,
+    first_call: int = 0,
+) -> None:
+    """Run the calls of ``batch`` in order (from index ``first_call``), reporting each.
+
+    Args:
+        report: receives each call's report (status and, unless written to storage, the output).
+        package: the function package when the caller already has it (else read from storage).
+        before_call: called with the call's index in the batch just before it starts (pools use
+            it to know which call a worker is running, for timeouts and crash reports).
+        first_call: skip the calls before this index (a pool resuming a batch after a crash).
+    """
+    worker_start = time.time()
+    cold = env.batches_run == 0
+    env.batches_run += 1
+    base_stats = {"worker_start_tstamp": worker_start, "worker_cold_start": cold}
+    try:
+        loaded = env.function(batch, package)
+        calls = load_batch_data(batch, env)
+    except BaseException as exc:  # the whole batch fails the same way, call by call
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        failure = pack_exception(exc)
+        for call_id in batch.call_ids[first_call:]:
+            status = _status(batch, call_id, dict(base_stats), failure)
+            _deliver(batch, env, status, None, report)
+        return
+    for index, (call_id, kwargs) in enumerate(zip(batch.call_ids, calls)):
+        if index < first_call:
+            continue
+        if before_call is not None:
+            before_call(index)
+        status, output = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
+        _deliver(batch, env, status, output, report)
+
+
+def run_call(
+    batch: CallBatch,
+    env: WorkerEnvironment,
+    loaded: LoadedFunction,
+    call_id: str,
+    kwargs: dict[str, Any],
+    stats: dict[str, Any],
+) -> tuple[dict[str, Any], bytes | None]:
+    """Run one call; return its status record and pickled result (``None`` on failure)."""
+    if loaded.wants:
+        kwargs = dict(kwargs)
+        if "storage" in loaded.wants and "storage" not in kwargs:
+            kwargs["storage"] = env.batch_storage(batch)
+        if "id" in loaded.wants and "id" not in kwargs:
+            kwargs["id"] = int(call_id)
+        if "obj" in loaded.wants and hasattr(kwargs.get("obj"), "materialize"):
+            obj_part = kwargs["obj"]
+            kwargs["obj"] = obj_part.materialize(lambda backend: env.storage(backend, None, batch.storage))
+    saved_env = _apply_env(batch.extra_env)
+    usage_start = resource.getrusage(resource.RUSAGE_SELF)
+    func_start = time.time()
+    args = ()
+    if "__args__" in kwargs:
+        kwargs = dict(kwargs)
+        args = kwargs.pop("__args__")
+    try:
+        result = loaded.func(*args, **kwargs)
+        result = _settle_nested_futures(result)
+        failure: dict[str, Any] | None = None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        result, failure = None, pack_exception(exc)
+    func_end = time.time()
+    usage_end = resource.getrusage(resource.RUSAGE_SELF)
+    _restore_env(saved_env)
+    stats.update(
+        worker_func_start_tstamp=func_start,
+        worker_func_end_tstamp=func_end,
+        worker_func_exec_time=round(func_end - func_start, 8),
+        worker_func_cpu_user_time=round(usage_end.ru_utime - usage_start.ru_utime, 8),
+        worker_func_cpu_system_time=round(usage_end.ru_stime - usage_start.ru_stime, 8),
+        worker_func_rss=_rss_bytes(),
+    )
+    output: bytes | None = None
+    if failure is None:
+        try:
+            output = _dump_result(result)
+        except Exception as exc:
+            failure = pack_exception(exc)
+        else:
+            stats["func_result_size"] = len(output)
+    return _status(batch, call_id, stats, failure), output
+
+
+def _dump_result(result: Any) -> bytes:
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        import cloudpickle
+
+        data: bytes = cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        return data
+
+
+def _settle_nested_futures(result: Any) -> Any:
+    """A function that returns futures of jobs it started: wait until they are done.
+
+    The futures travel back to the client, which reads their results from storage; the
+    executor that ran them lives in this worker and must not be torn down before they finish.
+    """
+    from lithops.future import ResponseFuture
+
+    futures = [result] if isinstance(result, ResponseFuture) else (
+        [f for f in result if isinstance(f, ResponseFuture)] if isinstance(result, list) else []
+    )
+    if futures:
+        from lithops.wait import wait
+
+        wait(futures, throw_except=False, show_progressbar=False)
+        for future in futures:
+            future._detach()
+    return result
+
+
+def _status(batch: CallBatch, call_id: str, stats: dict[str, Any],
+            failure: dict[str, Any] | None) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "executor_id": batch.executor_id,
+        "job_id": batch.job_id,
+        "call_id": call_id,
+        "success": failure is None,
+        "stats": stats,
+        "output_in_storage": False,
+    }
+    if failure is not None:
+        status.update(failure)
+    return status
+
+
+def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], output: bytes | None,
+             report: ReportFn | None) -> None:
+    if batch.report_to_storage:
+        write_to_storage(batch, env, status, output)
+        output = None
+    status["stats"]["worker_end_tstamp"] = time.time()
+    if report is not None:
+        report(CallReport(batch.executor_id, batch.job_id, status["call_id"], status, output))
+
+
+def write_to_storage(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any],
+                     output: bytes | None) -> None:
+    """Write a call's output, status and done marker (in that order: the marker means complete)."""
+    storage = env.batch_storage(batch)
+    bucket = batch.storage["bucket"]
+    job_key = batch.job_key
+    upload_start = time.time()
+    if output is not None:
+        storage.put_object(bucket, keys.output_key(job_key, status["call_id"]), output)
+        status["output_in_storage"] = True
+    status["stats"]["worker_result_upload_time"] = round(time.time() - upload_start, 8)
+    status["stats"]["worker_end_tstamp"] = time.time()
+    storage.put_object(bucket, keys.status_key(job_key, status["call_id"]), encode_status(status))
+    storage.put_object(bucket, keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b"")
+
+
+def _apply_env(extra_env: Mapping[str, str]) -> dict[str, str | None] | None:
+    if not extra_env:
+        return None
+    saved = {name: os.environ.get(name) for name in extra_env}
+    os.environ.update({name: str(value) for name, value in extra_env.items()})
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None] | None) -> None:
+    if not saved:
+        return
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

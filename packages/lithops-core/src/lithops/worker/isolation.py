@@ -1,0 +1,108 @@
+"""Running each call in a forked child, so a timeout, a crash or an OOM kill fails only that call.
+
+Runtimes that execute one invocation per process (Lambda, Cloud Run, Kubernetes pods...) use
+:func:`run_batch_isolated`; a pool that watches its own processes (localhost) does not need it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import time
+from typing import Any
+
+from lithops.errors import FunctionTimeoutError, WorkerCrashError, WorkerOutOfMemoryError
+from lithops.spi import CallBatch
+from lithops.status import pack_exception
+from lithops.worker.handler import (
+    ReportFn,
+    WorkerEnvironment,
+    _deliver,
+    _status,
+    load_batch_data,
+    run_call,
+)
+
+
+def describe_exit(status: int, timeout: float | None = None) -> BaseException:
+    """The error for a call whose process ended with ``status`` (as from ``os.waitpid``)."""
+    if timeout is not None:
+        return FunctionTimeoutError(
+            f"The call ran for more than its timeout of {timeout:g} s and was killed."
+            " Raise timeout= in call_async/map (or execution_timeout in the config), or split the work."
+        )
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL:
+            return WorkerOutOfMemoryError(
+                "The worker process was killed by SIGKILL while running the call, most likely by the"
+                " out-of-memory killer. Give the call more memory (runtime_memory) or use less."
+            )
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return WorkerCrashError(f"The worker process died from signal {name} while running the call.")
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    return WorkerCrashError(
+        f"The worker process exited with code {code} (os._exit or a crash) before the call returned."
+    )
+
+
+def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportFn | None = None,
+                       package: bytes | None = None) -> None:
+    """Like :func:`lithops.worker.handler.run_batch`, each call in a forked child process."""
+    base_stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "worker_cold_start": env.batches_run == 0}
+    env.batches_run += 1
+    try:
+        loaded = env.function(batch, package)
+        calls = load_batch_data(batch, env)
+    except Exception as exc:
+        failure = pack_exception(exc)
+        for call_id in batch.call_ids:
+            _deliver(batch, env, _status(batch, call_id, dict(base_stats), failure), None, report)
+        return
+    for call_id, kwargs in zip(batch.call_ids, calls):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(read_fd)
+            try:
+                outcome = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
+                data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(data)
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        status, output = _collect(batch, call_id, pid, read_fd, dict(base_stats))
+        _deliver(batch, env, status, output, report)
+
+
+def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int,
+             stats: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    deadline = time.monotonic() + batch.timeout
+    chunks: list[bytes] = []
+    timed_out = False
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([pipe], [], [], min(left, 1.0))
+            if ready:
+                chunk = pipe.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    _, exit_status = os.waitpid(pid, 0)
+    if not timed_out and chunks:
+        try:
+            status, output = pickle.loads(b"".join(chunks))
+            return status, output
+        except Exception:  # truncated: the child died while writing
+            pass
+    error = describe_exit(exit_status, batch.timeout if timed_out else None)
+    return _status(batch, call_id, stats, pack_exception(error)), None

@@ -1,0 +1,275 @@
+"""The warm pool of localhost worker processes, kept for the executor's life.
+
+One I/O thread waits on every worker's connection, forwards reports to the job's sink, hands the
+next batch to a worker that finished one, and watches for timeouts and deaths. A worker that dies
+(os._exit, a signal, the OOM killer) or overruns its call's timeout fails that one call; the rest
+of its batch is resumed on a fresh worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import mmap
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from lithops.spi import CallBatch, CallReport, ReportSink
+from lithops.status import pack_exception
+from lithops.worker.handler import WorkerEnvironment, write_to_storage
+from lithops.worker.isolation import describe_exit
+
+from lithops_localhost._worker import SLOT
+
+logger = logging.getLogger(__name__)
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_WATCH_INTERVAL = 0.1
+
+
+@dataclass
+class _Task:
+    token: int
+    batch: CallBatch
+    package: bytes
+    sink: ReportSink | None
+    first_call: int = 0
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    conn: Connection
+    slot: mmap.mmap
+    functions: set[str] = field(default_factory=set)
+    task: _Task | None = None
+    reported: int = 0
+    timed_out: bool = False
+
+    def running_call(self) -> tuple[int, float] | None:
+        """``(index, start time)`` of the call the worker is running, if any."""
+        token, index, start_ns = SLOT.unpack_from(self.slot, 0)
+        if self.task is None or token != self.task.token or index < 0 or start_ns == 0:
+            return None
+        return index, start_ns / 1e9
+
+
+class WorkerPool:
+    """Worker processes running ``python -m lithops_localhost._worker``.
+
+    Args:
+        python: the interpreter of the workers (the ``runtime`` option).
+        processes: how many workers.
+        storage_configs: private storage configurations handed to workers through their pipe.
+    """
+
+    def __init__(self, python: str, processes: int, storage_configs: dict[str, Any]) -> None:
+        self.python = python
+        self.processes = max(1, processes)
+        self._init_message = pickle.dumps(("init", storage_configs), _PROTOCOL)
+        self._env = WorkerEnvironment(storage_configs)  # to record failures of storage-reported calls
+        self._lock = threading.RLock()
+        self._pending: collections.deque[_Task] = collections.deque()
+        self._workers: list[_Worker] = []
+        self._token = 0
+        self._closed = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        with self._lock:
+            for _ in range(self.processes):
+                self._workers.append(self._spawn())
+        self._thread = threading.Thread(target=self._loop, name="lithops-localhost-pool", daemon=True)
+        self._thread.start()
+
+    # processes
+    def _spawn(self) -> _Worker:
+        parent_sock, child_sock = socket.socketpair()
+        slot_fd = os.memfd_create("lithops-slot")
+        os.ftruncate(slot_fd, SLOT.size)
+        env = dict(os.environ)
+        # The worker must import the same lithops as the client, wherever it is installed.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        process = subprocess.Popen(
+            [self.python, "-m", "lithops_localhost._worker", str(child_sock.fileno()), str(slot_fd)],
+            pass_fds=(child_sock.fileno(), slot_fd), env=env, start_new_session=True, cwd=os.getcwd(),
+        )
+        child_sock.close()
+        slot = mmap.mmap(slot_fd, SLOT.size)
+        os.close(slot_fd)
+        conn = Connection(parent_sock.detach())
+        conn.send_bytes(self._init_message)
+        return _Worker(process, conn, slot)
+
+    # submission
+    def submit(self, batches: list[CallBatch], package: bytes, sink: ReportSink | None) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("The localhost worker pool is closed")
+            for batch in batches:
+                self._token += 1
+                self._pending.append(_Task(self._token, batch, package, sink))
+            self._dispatch()
+
+    def cancel(self, job_keys: set[str]) -> None:
+        with self._lock:
+            self._pending = collections.deque(t for t in self._pending if t.batch.job_key not in job_keys)
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._pending:
+                return
+            if worker.task is None:
+                self._send(worker, self._pending.popleft())
+
+    def _send(self, worker: _Worker, task: _Task) -> None:
+        package = None if task.batch.function_hash in worker.functions else task.package
+        worker.task = task
+        worker.reported = task.first_call
+        worker.timed_out = False
+        try:
+            worker.conn.send_bytes(pickle.dumps(("batch", task.token, task.batch, package, task.first_call), _PROTOCOL))
+        except OSError:
+            return  # the worker died; the I/O loop notices and resumes the task elsewhere
+        worker.functions.add(task.batch.function_hash)
+
+    # the I/O loop
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                conns: list[Any] = [w.conn for w in self._workers]
+            ready = wait([*conns, self._wake_r], timeout=_WATCH_INTERVAL)
+            for item in ready:
+                if item is self._wake_r:
+                    try:
+                        self._wake_r.recv(4096)
+                    except BlockingIOError:
+                        pass
+                    continue
+                worker = self._worker_for(item)
+                if worker is not None:
+                    self._read(worker)
+            self._check_timeouts()
+
+    def _worker_for(self, conn: Any) -> _Worker | None:
+        for worker in self._workers:
+            if worker.conn is conn:
+                return worker
+        return None
+
+    def _read(self, worker: _Worker) -> None:
+        try:
+            while True:
+                message = pickle.loads(worker.conn.recv_bytes())
+                self._handle(worker, message)
+                if not worker.conn.poll():
+                    return
+        except (EOFError, OSError):
+            self._on_death(worker)
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind, token = message[0], message[1]
+        task = worker.task
+        if task is None or token != task.token:
+            return
+        if kind == "report":
+            worker.reported += 1
+            if task.sink is not None:
+                task.sink([message[2]])
+        elif kind == "done":
+            with self._lock:
+                worker.task = None
+                if self._pending and not self._closed:
+                    self._send(worker, self._pending.popleft())
+
+    def _check_timeouts(self) -> None:
+        now = time.time()
+        for worker in list(self._workers):
+            task = worker.task
+            if task is None or worker.timed_out:
+                continue
+            running = worker.running_call()
+            if running is not None and now - running[1] > task.batch.timeout:
+                worker.timed_out = True
+                try:
+                    worker.process.send_signal(signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def _on_death(self, worker: _Worker) -> None:
+        returncode = worker.process.wait()
+        task = worker.task
+        with self._lock:
+            if self._closed:
+                return
+            index = self._workers.index(worker)
+            worker.conn.close()
+            worker.slot.close()
+            self._workers[index] = self._spawn()
+        if task is None:
+            logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
+            return
+        failed = worker.reported
+        error = describe_exit(_wait_status(returncode), task.batch.timeout if worker.timed_out else None)
+        call_id = task.batch.call_ids[failed] if failed < len(task.batch.call_ids) else None
+        if call_id is not None:
+            report = _failure_report(task.batch, call_id, error)
+            if task.batch.report_to_storage:
+                write_to_storage(task.batch, self._env, report.status, None)
+            if task.sink is not None:
+                task.sink([report])
+        with self._lock:
+            if failed + 1 < len(task.batch.call_ids):
+                task.first_call = failed + 1
+                self._pending.appendleft(task)
+            self._dispatch()
+
+    # shutdown
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+        self._wake_w.send(b"x")
+        self._thread.join(timeout=5)
+        for worker in workers:
+            try:
+                worker.conn.send_bytes(pickle.dumps(("stop",), _PROTOCOL))
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+            worker.conn.close()
+            worker.slot.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _wait_status(returncode: int) -> int:
+    """An ``os.waitpid``-style status from a ``Popen.returncode``."""
+    if returncode < 0:
+        return -returncode  # WIFSIGNALED: low 7 bits hold the signal
+    return (returncode & 0xFF) << 8
+
+
+def _failure_report(batch: CallBatch, call_id: str, error: BaseException) -> CallReport:
+    status = {"executor_id": batch.executor_id, "job_id": batch.job_id, "call_id": call_id,
+              "success": False, "stats": {"worker_end_tstamp": time.time()}, "output_in_storage": False}
+    status.update(pack_exception(error))
+    return CallReport(batch.executor_id, batch.job_id, call_id, status)
