@@ -156,6 +156,8 @@ class LocalhostStorageBackend:
                 if byte_range is None:
                     return handle.read()
                 first, last = byte_range
+                # An open-ended range ('bytes=N-') arrives with a huge last byte: cut it at the end.
+                last = min(last, os.fstat(handle.fileno()).st_size - 1)
                 handle.seek(first)
                 return handle.read(max(last - first + 1, 0))
         except FileNotFoundError as exc:  # deleted between the check and the open
