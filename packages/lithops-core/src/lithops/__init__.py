@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from lithops.version import __version__
 
+# Imported eagerly: importing the submodule ``lithops.wait`` would otherwise shadow the function.
+from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, get_result, wait
+
 if TYPE_CHECKING:
     from lithops.executor import (
         FunctionExecutor,
@@ -19,7 +22,6 @@ if TYPE_CHECKING:
     )
     from lithops.retries import RetryingFunctionExecutor
     from lithops.storage import Storage
-    from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, get_result, wait
 
 __all__ = [
     "ALL_COMPLETED",
@@ -43,11 +45,6 @@ _LAZY = {
     "StandaloneExecutor": "lithops.executor",
     "RetryingFunctionExecutor": "lithops.retries",
     "Storage": "lithops.storage",
-    "wait": "lithops.wait",
-    "get_result": "lithops.wait",
-    "ALWAYS": "lithops.wait",
-    "ANY_COMPLETED": "lithops.wait",
-    "ALL_COMPLETED": "lithops.wait",
 }
 
 

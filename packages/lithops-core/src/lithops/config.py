@@ -119,10 +119,16 @@ def options_for_section(section: str) -> tuple[ConfigOption, ...] | None:
     """The options of ``section``, or ``None`` when no installed package declares it."""
     if section == "lithops":
         return LITHOPS_OPTIONS
+    # A compute and a storage backend may share an id (``localhost``): their options merge.
+    merged: dict[str, ConfigOption] = {}
+    found = False
     for kind in ("compute", "storage"):
         if registry.is_installed(kind, section):  # type: ignore[arg-type]
-            options: tuple[ConfigOption, ...] = registry.load(kind, section).config_options  # type: ignore[arg-type]
-            return options
+            found = True
+            for option in registry.load(kind, section).config_options:  # type: ignore[arg-type]
+                merged.setdefault(option.name, option)
+    if found:
+        return tuple(merged.values())
     shared = _shared_sections().get(section)
     if shared is not None:
         loaded: tuple[ConfigOption, ...] = tuple(shared.load())

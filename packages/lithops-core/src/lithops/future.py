@@ -133,6 +133,16 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     def invoked(self) -> bool:
         return self._invoked
 
+    @property
+    def logs(self) -> str:
+        """What the call printed to stdout/stderr (and logged), as captured by its worker.
+
+        Empty while the call runs and for calls that printed nothing. Also readable from storage
+        with ``lithops logs get <job_key>`` until the job's data is cleaned.
+        """
+        status = self._call_status
+        return str(status.get("logs") or "") if status else ""
+
     # consumer API
     def status(self, throw_except: bool = True, internal_storage: Any = None,
                check_only: bool = False, timeout: float | None = None) -> dict[str, Any] | None:

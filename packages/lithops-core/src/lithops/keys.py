@@ -6,6 +6,7 @@
     lithops.jobs/<executor>-<job>/data/<batch>.pickle        call data too large to travel inline
     lithops.jobs/<executor>-<job>/<call>/status.json         a call's status record
     lithops.jobs/<executor>-<job>/<call>/output.pickle       a call's pickled result
+    lithops.jobs/<executor>-<job>/<call>/logs.txt            what a call printed (only when it did)
     lithops.jobs/<executor>-<job>/done/<ns>-<call>           done index: one empty marker per call,
                                                              named by completion time so a monitor
                                                              lists only what is new (start_after)
@@ -18,6 +19,7 @@ JOBS_PREFIX = "lithops.jobs"
 RUNTIMES_PREFIX = "lithops.runtimes"
 STATUS_FILE = "status.json"
 OUTPUT_FILE = "output.pickle"
+LOGS_FILE = "logs.txt"
 DONE_DIR = "done"
 
 
@@ -48,6 +50,10 @@ def status_key(job_key: str, call_id: str) -> str:
 
 def output_key(job_key: str, call_id: str) -> str:
     return f"{JOBS_PREFIX}/{job_key}/{call_id}/{OUTPUT_FILE}"
+
+
+def logs_key(job_key: str, call_id: str) -> str:
+    return f"{JOBS_PREFIX}/{job_key}/{call_id}/{LOGS_FILE}"
 
 
 def done_prefix(job_key: str) -> str:

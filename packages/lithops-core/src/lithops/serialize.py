@@ -8,6 +8,7 @@ installed distribution). The package is content-addressed, so it is uploaded onc
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 import pickle
@@ -123,21 +124,53 @@ def referenced_modules(pickled: bytes) -> set[str]:
     return modules
 
 
-def _system_paths() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _distributed_modules() -> frozenset[str]:
+    """Top-level modules that installed distributions provide (editable installs included):
+    those are the runtime's business, never shipped."""
+    from importlib import metadata
+
+    return frozenset(metadata.packages_distributions())
+
+
+@functools.lru_cache(maxsize=1)
+def _system_paths() -> tuple[str, ...]:
+    """Where installed code lives: the standard library, site-packages, and the directories that
+    ``.pth`` files add (editable installs)."""
+    import site
+
     paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths |= {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    paths |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
-    return sorted(os.path.realpath(p) for p in paths if p)
+    site_dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    site_dirs += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    paths |= set(site_dirs)
+    for site_dir in site_dirs:
+        try:
+            names = os.listdir(site_dir)
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".pth"):
+                continue
+            try:
+                with open(os.path.join(site_dir, name), encoding="utf-8") as handle:
+                    lines = handle.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            paths |= {line.strip() for line in lines
+                      if line.strip() and not line.startswith(("#", "import")) and os.path.isdir(line.strip())}
+    return tuple(sorted(os.path.realpath(p) for p in paths if p))
 
 
-def _is_local_file(path: str, system: list[str]) -> bool:
+def _is_local_file(path: str, system: tuple[str, ...]) -> bool:
     real = os.path.realpath(path)
     return not any(real == base or real.startswith(base + os.sep) for base in system)
 
 
 def local_module_root(top_name: str) -> tuple[Path, Path] | None:
     """``(path to ship, sys.path entry it lives under)`` for a local top-level module, else None."""
-    if top_name in sys.builtin_module_names or top_name in ("__main__", "lithops") or top_name.startswith("lithops_"):
+    if (top_name in sys.builtin_module_names or top_name in ("__main__", "lithops")
+            or top_name in _distributed_modules()):
         return None
     module = sys.modules.get(top_name)
     origin = getattr(module, "__file__", None) if module is not None else None

@@ -87,7 +87,8 @@ class LocalhostStorageBackend:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.root = Path(config.get("storage_root") or default_root())
         self._default_bucket = str(config.get("storage_bucket") or "storage")
-        self.root.mkdir(parents=True, exist_ok=True)
+        # The default bucket always exists, as it does once a cloud bucket is configured.
+        (self.root / self._default_bucket).mkdir(parents=True, exist_ok=True)
 
     @property
     def default_bucket(self) -> str:

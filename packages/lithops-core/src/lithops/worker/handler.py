@@ -24,6 +24,7 @@ from lithops import keys
 from lithops.serialize import FunctionPackage
 from lithops.spi import CallBatch, CallReport
 from lithops.status import encode_status, pack_exception
+from lithops.worker.logs import capture_output
 
 logger = logging.getLogger(__name__)
 
@@ -205,14 +206,15 @@ def run_call(
     if "__args__" in kwargs:
         kwargs = dict(kwargs)
         args = kwargs.pop("__args__")
-    try:
-        result = loaded.func(*args, **kwargs)
-        result = _settle_nested_futures(result)
-        failure: dict[str, Any] | None = None
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        result, failure = None, pack_exception(exc)
+    with capture_output() as printed:
+        try:
+            result = loaded.func(*args, **kwargs)
+            result = _settle_nested_futures(result)
+            failure: dict[str, Any] | None = None
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            result, failure = None, pack_exception(exc)
     func_end = time.time()
     usage_end = resource.getrusage(resource.RUSAGE_SELF)
     _restore_env(saved_env)
@@ -232,7 +234,11 @@ def run_call(
             failure = pack_exception(exc)
         else:
             stats["func_result_size"] = len(output)
-    return _status(batch, call_id, stats, failure), output
+    status = _status(batch, call_id, stats, failure)
+    logs = printed.text()
+    if logs:
+        status["logs"] = logs
+    return status, output
 
 
 def _dump_result(result: Any) -> bytes:
@@ -282,6 +288,8 @@ def _status(batch: CallBatch, call_id: str, stats: dict[str, Any],
 
 def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], output: bytes | None,
              report: ReportFn | None) -> None:
+    if status.get("logs"):
+        write_call_logs(batch, env, status)
     if batch.report_to_storage:
         write_to_storage(batch, env, status, output)
         output = None
@@ -304,6 +312,17 @@ def write_to_storage(batch: CallBatch, env: WorkerEnvironment, status: dict[str,
     status["stats"]["worker_end_tstamp"] = time.time()
     storage.put_object(bucket, keys.status_key(job_key, status["call_id"]), encode_status(status))
     storage.put_object(bucket, keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b"")
+
+
+def write_call_logs(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any]) -> None:
+    """Write what a call printed to ``logs.txt`` (for ``lithops logs get``); never fails the call."""
+    try:
+        env.batch_storage(batch).put_object(
+            batch.storage["bucket"], keys.logs_key(batch.job_key, status["call_id"]), status["logs"].encode()
+        )
+    except Exception as exc:
+        logger.warning("Could not write the logs of call %s/%s to storage: %s: %s",
+                       batch.job_key, status["call_id"], type(exc).__name__, exc)
 
 
 def _apply_env(extra_env: Mapping[str, str]) -> dict[str, str | None] | None:
