@@ -1,0 +1,147 @@
+"""The project's sessions, derived from ``packages/*/pyproject.toml``.
+
+``nox`` runs the default sessions: ``tests-<package>`` for each package with a ``tests/`` folder,
+``lint``, ``typecheck``, ``build`` and ``docs``. ``nox -s bench`` runs the benchmarks.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES_DIR = ROOT / "packages"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _load(path: Path) -> dict:  # type: ignore[type-arg]
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+PACKAGES: dict[str, Path] = {}
+for _pyproject in sorted(PACKAGES_DIR.glob("*/pyproject.toml")):
+    PACKAGES[_load(_pyproject)["project"]["name"]] = _pyproject.parent
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def _group(project: dict, group: str) -> list[str]:  # type: ignore[type-arg]
+    items: list[str] = []
+    for item in project.get("dependency-groups", {}).get(group, []):
+        if isinstance(item, dict):
+            items += _group(project, item["include-group"])
+        else:
+            items.append(item)
+    return items
+
+
+def _install_args(names: list[str], groups: tuple[str, ...] = ()) -> list[str]:
+    """pip arguments installing local packages ``names`` (editable), the local packages they and
+    their ``groups`` need, and every external requirement."""
+    local: list[str] = []
+    external: list[str] = []
+    pending = list(names)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        project = _load(PACKAGES[name] / "pyproject.toml")
+        requirements = list(project["project"].get("dependencies", []))
+        if name in names:
+            for group in groups:
+                requirements += _group(project, group)
+        for requirement in requirements:
+            if _name(requirement) in PACKAGES:
+                pending.append(_name(requirement))
+            else:
+                external.append(requirement)
+        local.append(name)
+    args = [arg for name in local for arg in ("-e", str(PACKAGES[name]))]
+    return args + sorted(set(external))
+
+
+def _tests_session(name: str, path: Path) -> None:
+    @nox.session(name=f"tests-{name}", python=PYTHON)
+    def tests(session: nox.Session) -> None:
+        session.install(*_install_args([name], ("test",)))
+        args = session.posargs or ["-q"]
+        session.run("pytest", str(path / "tests"), *args, env={"PYTHONDONTWRITEBYTECODE": "1"})
+
+
+for _name_, _path in PACKAGES.items():
+    if (_path / "tests").is_dir():
+        _tests_session(_name_, _path)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the whole repository."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's sources."""
+    root = _load(ROOT / "pyproject.toml")
+    session.install(*_install_args(list(PACKAGES), ("test",)), *_group(root, "typecheck"))
+    sources = [str(path / "src") for path in PACKAGES.values() if (path / "src").is_dir()]
+    session.run("mypy", "--strict", *sources)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """An sdist and a wheel per package; each wheel installs alone in a fresh virtualenv with only
+    its declared dependencies, and imports."""
+    session.install("build>=1.0", "virtualenv>=20")
+    dist = ROOT / "dist"
+    session.run("rm", "-rf", str(dist), external=True)
+    for path in PACKAGES.values():
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), str(path), silent=True)
+    for name, path in PACKAGES.items():
+        project = _load(path / "pyproject.toml")
+        wheel = next(dist.glob(f"{name.replace('-', '_')}-*.whl"))
+        venv = Path(session.create_tmp()) / f"venv-{name}"
+        session.run("python", "-m", "virtualenv", "-q", str(venv))
+        python = str(venv / "bin" / "python")
+        session.run(python, "-m", "pip", "install", "-q", "--find-links", str(dist), str(wheel), external=True)
+        modules = _top_modules(path, project)
+        for module in modules:
+            session.run(python, "-c", f"import {module}; print('{name}: import {module} ok')", external=True)
+        if name == "lithops":
+            session.run(str(venv / "bin" / "lithops"), "hello", external=True)
+
+
+def _top_modules(path: Path, project: dict) -> list[str]:  # type: ignore[type-arg]
+    src = path / "src"
+    if not src.is_dir():
+        return ["lithops", "lithops_localhost"] if project["project"]["name"] == "lithops" else []
+    return sorted(p.name for p in src.iterdir() if (p / "__init__.py").exists())
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation, with warnings as errors."""
+    if not (ROOT / "mkdocs.yml").exists():
+        session.skip("no mkdocs.yml yet")
+    session.install(*_install_args(list(PACKAGES)), "mkdocs>=1.5")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site"))
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """The benchmarks of tools/bench (not part of the default run)."""
+    session.install(*_install_args(list(PACKAGES)))
+    session.run("python", "tools/bench/run.py", *session.posargs)
