@@ -19,6 +19,10 @@ class FuturesList(list[ResponseFuture]):
         super().__init__(futures)
         self.executor = executor
 
+    def __reduce__(self) -> tuple[type[FuturesList], tuple[list[ResponseFuture]]]:
+        # The executor stays behind: a FuturesList sent elsewhere is only its futures.
+        return (FuturesList, (list(self),))
+
     def _executor(self) -> FunctionExecutor:
         if self.executor is None:
             raise RuntimeError("This FuturesList has no executor: use fexec.map(...) to chain jobs.")

@@ -1,0 +1,89 @@
+"""Workers that die are reported per call, never hang, and the pool recovers."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lithops
+from lithops.errors import WorkerCrashError, WorkerOutOfMemoryError
+
+
+def segfault(x: int) -> int:
+    if x == 1:
+        ctypes.string_at(0)
+    return x
+
+
+def killed(x: int) -> int:
+    if x == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does
+    return x
+
+
+def pid(_: int) -> int:
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def spawn_nested(n: int) -> list[lithops.future.ResponseFuture]:
+    fexec = lithops.FunctionExecutor()
+    return fexec.map(lambda x: x * 10, range(n))
+
+
+@pytest.fixture(scope="module")
+def fexec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lithops.FunctionExecutor]:
+    root: Path = tmp_path_factory.mktemp("storage")
+    config = {"localhost": {"storage_root": str(root), "worker_processes": 2}}
+    with lithops.FunctionExecutor(config=config) as executor:
+        yield executor
+
+
+def test_segfault_fails_only_that_call(fexec: lithops.FunctionExecutor) -> None:
+    futures = fexec.map(segfault, [0, 1, 2, 3], chunksize=4)
+    done, not_done = fexec.wait(futures, throw_except=False, timeout=60, show_progressbar=False)
+    assert not not_done
+    assert [futures[i].result() for i in (0, 2, 3)] == [0, 2, 3]
+    with pytest.raises(WorkerCrashError, match="SIGSEGV"):
+        futures[1].result()
+
+
+def test_sigkill_is_reported_as_out_of_memory(fexec: lithops.FunctionExecutor) -> None:
+    futures = fexec.map(killed, [0, 1, 2])
+    fexec.wait(futures, throw_except=False, timeout=60, show_progressbar=False)
+    with pytest.raises(WorkerOutOfMemoryError, match="out-of-memory"):
+        futures[1].result()
+    assert futures[2].result() == 2
+
+
+def test_pool_is_warm_and_reused(fexec: lithops.FunctionExecutor) -> None:
+    first = set(fexec.get_result(fexec.map(pid, range(6))))
+    second = set(fexec.get_result(fexec.map(pid, range(6))))
+    assert len(first | second) <= 2 + 2  # two workers, plus replacements of crashed ones
+    assert os.getpid() not in first
+
+
+def test_many_calls_complete_in_order(fexec: lithops.FunctionExecutor) -> None:
+    results = fexec.get_result(fexec.map(abs, range(-2000, 0)))
+    assert results == list(range(2000, 0, -1))
+
+
+def test_function_returning_futures(fexec: lithops.FunctionExecutor) -> None:
+    future = fexec.call_async(spawn_nested, 3)
+    assert future.result() == [0, 10, 20]
+
+
+def test_close_stops_workers(tmp_path: Path) -> None:
+    executor = lithops.FunctionExecutor(config={"localhost": {"storage_root": str(tmp_path)}})
+    pids = set(executor.get_result(executor.map(pid, range(4))))
+    executor.close()
+    time.sleep(0.2)
+    for worker_pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker_pid, 0)
