@@ -23,9 +23,9 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from lithops.errors import IterdataError, StorageNoSuchKeyError
 from lithops.storage.cloud_object import CloudObject
@@ -164,7 +164,14 @@ class ObjectPart:
 
 # the worker side ------------------------------------------------------------------------------
 
-RangeOpener = Callable[[int, int], IO[bytes]]
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+    def close(self) -> None: ...
+
+
+#: Opens the inclusive byte range ``(first, last)`` of one object.
+RangeOpener = Callable[[int, int], _Readable]
 
 
 class PartitionedObject:
@@ -218,7 +225,7 @@ class PartitionedObject:
         storage = self._storage_factory(descriptor.backend)
         bucket, key = descriptor.bucket, descriptor.key
 
-        def open_storage_range(first: int, last: int) -> IO[bytes]:
+        def open_storage_range(first: int, last: int) -> _Readable:
             stream = storage.get_object(bucket, key, stream=True,
                                         extra_get_args={"Range": f"bytes={first}-{last}"})
             assert not isinstance(stream, bytes)
@@ -230,15 +237,15 @@ class PartitionedObject:
         return f"<obj {self.key_id} part {self.part + 1}/{self.total_parts} range {self.data_byte_range}>"
 
 
-def _open_file_range(path: str, first: int, last: int) -> IO[bytes]:
+def _open_file_range(path: str, first: int, last: int) -> _Readable:
     handle = open(path, "rb")  # noqa: SIM115 - closed by the reader
     handle.seek(first)
     return _Limited(handle, last - first + 1)
 
 
-def _open_url_range(url: str, first: int, last: int) -> IO[bytes]:
+def _open_url_range(url: str, first: int, last: int) -> _Readable:
     request = urllib.request.Request(url, headers={"Range": f"bytes={first}-{last}"})
-    response = urllib.request.urlopen(request, timeout=60)  # noqa: SIM115 - closed by the reader
+    response = urllib.request.urlopen(request, timeout=60)
     if response.status == 200 and first > 0:  # the server ignored Range: skip to the start
         left = first
         while left > 0:
@@ -246,8 +253,7 @@ def _open_url_range(url: str, first: int, last: int) -> IO[bytes]:
             if not skipped:
                 break
             left -= len(skipped)
-    stream: IO[bytes] = _Limited(response, last - first + 1)
-    return stream
+    return _Limited(response, last - first + 1)
 
 
 class _Limited(io.RawIOBase):
@@ -273,7 +279,9 @@ class _Limited(io.RawIOBase):
         super().close()
 
 
-def _sequential(opener: RangeOpener, start: int, end: int, size: int, extend: bool) -> Iterator[bytes]:
+def _sequential(
+    opener: RangeOpener, start: int, end: int, size: int, extend: bool
+) -> Generator[bytes, None, None]:
     """The object's bytes from ``start``: first ``[start, end]``, then, with ``extend``, growing
     windows up to the object's end for as long as the consumer keeps reading."""
     position, window = start, LOOKAHEAD
@@ -295,7 +303,7 @@ def _sequential(opener: RangeOpener, start: int, end: int, size: int, extend: bo
         window = min(window * 2, MAX_WINDOW)
 
 
-def _part_chunks(descriptor: ObjectPart, opener: RangeOpener) -> Iterator[bytes]:
+def _part_chunks(descriptor: ObjectPart, opener: RangeOpener) -> Generator[bytes, None, None]:
     """The bytes of one part, line-aligned when the descriptor has a newline."""
     first, last = descriptor.data_byte_range
     size = descriptor.size
