@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lithops.config import default_config, extract_storage_config, load_yaml_config
 from lithops.errors import BackendNotFoundError, ConfigError
 

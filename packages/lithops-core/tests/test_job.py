@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from lithops.errors import IterdataError, SerializationError
 from lithops.job import auto_chunksize, bind_iterdata, split_batches
 from lithops.serialize import package_function

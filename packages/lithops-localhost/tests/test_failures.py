@@ -9,9 +9,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import lithops
+import pytest
 from lithops.errors import WorkerCrashError, WorkerOutOfMemoryError
 
 
@@ -47,7 +46,7 @@ def fexec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lithops.Function
 
 def test_segfault_fails_only_that_call(fexec: lithops.FunctionExecutor) -> None:
     futures = fexec.map(segfault, [0, 1, 2, 3], chunksize=4)
-    done, not_done = fexec.wait(futures, throw_except=False, timeout=60, show_progressbar=False)
+    _, not_done = fexec.wait(futures, throw_except=False, timeout=60, show_progressbar=False)
     assert not not_done
     assert [futures[i].result() for i in (0, 2, 3)] == [0, 2, 3]
     with pytest.raises(WorkerCrashError, match="SIGSEGV"):

@@ -122,10 +122,11 @@ def options_for_section(section: str) -> tuple[ConfigOption, ...] | None:
     # A compute and a storage backend may share an id (``localhost``): their options merge.
     merged: dict[str, ConfigOption] = {}
     found = False
-    for kind in ("compute", "storage"):
-        if registry.is_installed(kind, section):  # type: ignore[arg-type]
+    kinds: tuple[registry.Kind, ...] = ("compute", "storage")
+    for kind in kinds:
+        if registry.is_installed(kind, section):
             found = True
-            for option in registry.load(kind, section).config_options:  # type: ignore[arg-type]
+            for option in registry.load(kind, section).config_options:
                 merged.setdefault(option.name, option)
     if found:
         return tuple(merged.values())

@@ -8,7 +8,6 @@ import os
 import secrets
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from lithops.errors import ConfigError, RuntimeMismatchError
 from lithops.future import ResponseFuture, StorageRef
 from lithops.futures_list import FuturesList
 from lithops.invoker import Invoker
-from lithops.job import bind_iterdata, make_batches, auto_chunksize, wants_obj
+from lithops.job import auto_chunksize, bind_iterdata, make_batches, wants_obj
 from lithops.monitor import StorageMonitor
 from lithops.serialize import FunctionPackage, package_function
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
@@ -124,7 +123,7 @@ class FunctionExecutor:
             storage_id: self.config[storage_id],
         })
         self._bucket = self.storage.bucket
-        self._storage_public = {"backend": storage_id, "bucket": self._bucket,
+        self._storage_public: dict[str, Any] = {"backend": storage_id, "bucket": self._bucket,
                                 "config": public_section(storage_id, self.config[storage_id])}
         context = ComputeContext(
             storage=self.storage.storage_backend,
@@ -323,8 +322,8 @@ class FunctionExecutor:
         extra_env: Mapping[str, str] | None = None,
         runtime_memory: int | None = None,
         timeout: float | None = None,
-        include_modules: Sequence[str] | None = [],  # noqa: B006 - Lithops signature
-        exclude_modules: Sequence[str] | None = [],  # noqa: B006
+        include_modules: Sequence[str] | None = [],
+        exclude_modules: Sequence[str] | None = [],
     ) -> ResponseFuture:
         """Run ``func`` once with ``data`` (a value, a tuple of positional args or a dict)."""
         self._last_call = "call_async"
@@ -345,8 +344,8 @@ class FunctionExecutor:
         obj_chunk_number: int | None = None,
         obj_newline: str | None = "\n",
         timeout: float | None = None,
-        include_modules: Sequence[str] | None = [],  # noqa: B006
-        exclude_modules: Sequence[str] | None = [],  # noqa: B006
+        include_modules: Sequence[str] | None = [],
+        exclude_modules: Sequence[str] | None = [],
     ) -> FuturesList:
         """Run ``map_function`` once per element of ``map_iterdata``; futures in call order.
 
@@ -394,8 +393,8 @@ class FunctionExecutor:
         obj_newline: str | None = "\n",
         obj_reduce_by_key: bool = False,
         spawn_reducer: int = 20,
-        include_modules: Sequence[str] | None = [],  # noqa: B006
-        exclude_modules: Sequence[str] | None = [],  # noqa: B006
+        include_modules: Sequence[str] | None = [],
+        exclude_modules: Sequence[str] | None = [],
     ) -> FuturesList:
         """Map, then reduce the map results with ``reduce_function(results)`` (one reducer, or
         one per object with ``obj_reduce_by_key``). Returns the map and reduce futures;
@@ -416,7 +415,8 @@ class FunctionExecutor:
         options = dict(extra_env=extra_env, runtime_memory=reduce_runtime_memory, timeout=timeout,
                        include_modules=include_modules, exclude_modules=exclude_modules)
         for group, output in zip(groups, outputs):
-            def submit_reduce(group: list[ResponseFuture] = group) -> list[ResponseFuture]:
+            def submit_reduce(group: list[ResponseFuture] = group,
+                              output: ResponseFuture = output) -> list[ResponseFuture]:
                 results = [f.result() for f in group]
                 return self._submit("R", reduce_function, None, chunksize=1, futures=[output],
                                     bound=_reduce_kwargs(reduce_function, results), **options)  # type: ignore[arg-type]
@@ -491,7 +491,7 @@ class FunctionExecutor:
     def plot(self, fs: Iterable[ResponseFuture] | None = None, dst: str | None = None,
              figsize: tuple[float, float] = (10, 6)) -> list[str]:
         """Write a timeline and a histogram PNG of the calls' stats (needs lithops-core[plotting])."""
-        from lithops.plots import create_timeline, create_execution_histogram
+        from lithops.plots import create_execution_histogram, create_timeline
 
         futures = list(self.futures if fs is None else fs)
         dst = dst or os.path.join(os.getcwd(), f"lithops-{self.executor_id}")

@@ -34,7 +34,7 @@ class CallableBool:
         return self._value
 
     def __eq__(self, other: object) -> bool:
-        return bool(self) == bool(other)  # type: ignore[arg-type]
+        return bool(self) == bool(other)
 
     def __hash__(self) -> int:
         return hash(self._value)
@@ -105,11 +105,11 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         return "invoked" if self._invoked else "new"
 
     @property
-    def done(self) -> CallableBool:  # type: ignore[override]
+    def done(self) -> CallableBool:
         return CallableBool(self._state == FINISHED)
 
     @property
-    def running(self) -> CallableBool:  # type: ignore[override]
+    def running(self) -> CallableBool:
         return CallableBool(self._state == RUNNING)
 
     @property

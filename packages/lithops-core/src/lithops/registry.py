@@ -38,7 +38,7 @@ def _group(kind: Kind) -> str:
     return COMPUTE_GROUP if kind == "compute" else STORAGE_GROUP
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _entry_points(kind: Kind) -> dict[str, metadata.EntryPoint]:
     return {ep.name: ep for ep in metadata.entry_points(group=_group(kind))}
 
@@ -58,7 +58,7 @@ def is_installed(kind: Kind, backend_id: str) -> bool:
     return backend_id in _entry_points(kind)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(kind: Kind, backend_id: str) -> Any:
     entry_points = _entry_points(kind)
     entry = entry_points.get(backend_id)

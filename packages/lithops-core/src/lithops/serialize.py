@@ -18,7 +18,7 @@ import sysconfig
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lithops.errors import SerializationError
 
@@ -109,9 +109,9 @@ def referenced_modules(pickled: bytes) -> set[str]:
         elif name == "MEMOIZE":
             memo[len(memo)] = recent[-1] if recent else None
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            memo[int(arg)] = recent[-1] if recent else None
+            memo[int(cast(int, arg))] = recent[-1] if recent else None
         elif name in ("BINGET", "LONG_BINGET", "GET"):
-            recent.append(memo.get(int(arg)))
+            recent.append(memo.get(int(cast(int, arg))))
         elif name == "STACK_GLOBAL":
             if len(recent) >= 2 and isinstance(recent[-2], str):
                 modules.add(recent[-2].split(".")[0])

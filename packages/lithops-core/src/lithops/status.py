@@ -37,9 +37,11 @@ def pack_exception(exc: BaseException) -> dict[str, Any]:
     import cloudpickle
 
     text = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
+    packed: bytes | None
     try:
-        packed: bytes | None = cloudpickle.dumps(exc)
-        pickle.loads(packed)  # fails early for exceptions whose __init__ cannot be replayed
+        data: bytes = cloudpickle.dumps(exc)
+        pickle.loads(data)  # fails early for exceptions whose __init__ cannot be replayed
+        packed = data
     except Exception:
         packed = None
     return {
@@ -54,8 +56,8 @@ def pack_exception(exc: BaseException) -> dict[str, Any]:
 def unpack_exception(status: dict[str, Any]) -> BaseException:
     """The exception a failed call raised, with the worker's traceback attached as its cause."""
     exc: BaseException | None = None
-    packed = status.get("exception")
-    if packed:
+    packed: bytes | None = status.get("exception")
+    if packed is not None:
         try:
             loaded = pickle.loads(packed)
             if isinstance(loaded, BaseException):

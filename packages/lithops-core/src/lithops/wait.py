@@ -108,7 +108,7 @@ def get_result(
     single = isinstance(fs, ResponseFuture)
     futures = _as_list(fs)
     start = time.monotonic()
-    done, not_done = wait(futures, throw_except=throw_except, return_when=ALL_COMPLETED,
+    _, not_done = wait(futures, throw_except=throw_except, return_when=ALL_COMPLETED,
                           download_results=True, timeout=timeout, threadpool_size=threadpool_size,
                           show_progressbar=show_progressbar)
     if not_done:

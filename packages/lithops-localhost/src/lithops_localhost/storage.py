@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import io
 import os
 import shutil
 import tempfile
@@ -28,50 +29,30 @@ def default_root() -> str:
     return os.path.join(tempfile.gettempdir(), f"lithops-{user}", "storage")
 
 
-class _RangeReader(IO[bytes]):
-    """A read-only stream over ``[start, start + length)`` of a file, read lazily."""
+class _RangeReader(io.RawIOBase):
+    """A read-only raw stream over ``[start, start + length)`` of a file, read lazily."""
 
     def __init__(self, path: Path, start: int, length: int) -> None:
+        super().__init__()
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._file.seek(start)
         self._left = length
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0 or size > self._left:
-            size = self._left
-        data = self._file.read(size)
-        self._left -= len(data)
-        return data
-
     def readable(self) -> bool:
         return True
 
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), self._left)
+        if size <= 0:
+            return 0
+        count = self._file.readinto(view[:size])
+        self._left -= count
+        return count
+
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> _RangeReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line
-
-    def readline(self, limit: int | None = -1) -> bytes:
-        if limit is None or limit < 0 or limit > self._left:
-            limit = self._left
-        line = self._file.readline(limit)
-        self._left -= len(line)
-        return line
-
-    @property
-    def closed(self) -> bool:
-        return self._file.closed
+        super().close()
 
 
 class LocalhostStorageBackend:
@@ -169,7 +150,7 @@ class LocalhostStorageBackend:
         size = path.stat().st_size
         first, last = byte_range if byte_range is not None else (0, size - 1)
         last = min(last, size - 1)
-        return _RangeReader(path, first, max(last - first + 1, 0))
+        return io.BufferedReader(_RangeReader(path, first, max(last - first + 1, 0)), _COPY_BLOCK)
 
     def head_object(self, bucket: str, key: str) -> dict[str, str]:
         path = self._readable(bucket, key)

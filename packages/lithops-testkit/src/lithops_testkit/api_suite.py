@@ -23,9 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import lithops
+import pytest
 from lithops.errors import (
     FunctionTimeoutError,
     IterdataError,
@@ -193,7 +192,8 @@ class ApiSuite:
         assert all(isinstance(f, concurrent.futures.Future) for f in futures)
         done, not_done = concurrent.futures.wait(futures, timeout=120)
         assert len(done) == 5 and not not_done
-        assert sorted(f.result() for f in concurrent.futures.as_completed(futures)) == [1, 2, 3, 4, 5]
+        plain: list[concurrent.futures.Future[Any]] = list(futures)
+        assert sorted(f.result() for f in concurrent.futures.as_completed(plain)) == [1, 2, 3, 4, 5]
         assert all(f.done() for f in futures)
 
     def test_module_level_wait_and_get_result(self, fexec: lithops.FunctionExecutor) -> None:
@@ -270,7 +270,7 @@ class ApiSuite:
         key = f"lithops-testkit/flaky-{os.getpid()}-{time.time_ns()}"
         retrying = lithops.RetryingFunctionExecutor(fexec)
         futures = retrying.map(_flaky, [key], retries=2)
-        done, not_done = retrying.wait(futures, show_progressbar=False)
+        _, not_done = retrying.wait(futures, show_progressbar=False)
         assert not not_done and futures[0].result() == "ok"
         assert futures[0].retry_count == 1
         fexec.storage.delete_object(fexec.storage.bucket, key)
