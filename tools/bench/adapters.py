@@ -49,8 +49,9 @@ class LithopsSession:
         return self._fexec
 
     def call(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+        # Lithops 3.x: a single value after call_async, a list after map
         future = self._fexec.call_async(fn, (arg,))
-        return self._fexec.get_result(fs=[future], show_progressbar=False)[0]
+        return self._fexec.get_result(fs=future, show_progressbar=False)
 
     def call_result(self, fn: Callable[[Any], Any], arg: Any) -> Any:
         return self._fexec.call_async(fn, (arg,)).result()

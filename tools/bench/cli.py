@@ -130,6 +130,7 @@ class Bench:
         self.pythons: dict[str, Path] = {}
         self.broken: dict[str, str] = {}
         self.versions: dict[str, str] = {}
+        self.load_before = _load_average()
 
     def prepare_targets(self) -> None:
         """Finds (or builds) each target's interpreter; a target that has none is marked broken."""
@@ -204,6 +205,14 @@ class Bench:
         return case
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average, where the platform has one."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def render(bench: Bench, cases: Sequence[CaseResult], title: str) -> str:
     """The report: a heading, the table, what each target was, what did not run."""
     names = [t.name for t in bench.targets]
@@ -211,7 +220,7 @@ def render(bench: Bench, cases: Sequence[CaseResult], title: str) -> str:
         f"## {title}",
         "",
         f"Seconds, median of {bench.repeats}; {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}.",
+        f"{platform.system()} {platform.machine()}; load average {_format_load(bench.load_before)} before the run.",
         "",
         markdown_table(build_rows(cases), names),
         "",
@@ -223,6 +232,10 @@ def render(bench: Bench, cases: Sequence[CaseResult], title: str) -> str:
     if trouble:
         lines += ["", "Not measured:", *trouble]
     return "\n".join(lines)
+
+
+def _format_load(load: float | None) -> str:
+    return "unknown" if load is None else f"{load:.2f}"
 
 
 def save(bench: Bench, cases: Sequence[CaseResult], argv: Sequence[str], results_dir: Path) -> Path:
@@ -237,6 +250,7 @@ def save(bench: Bench, cases: Sequence[CaseResult], argv: Sequence[str], results
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_before": bench.load_before,
         },
         "targets": {
             t.name: {
@@ -296,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         call_limits=not args.no_call_limits,
         rebuild_venvs=args.rebuild_venvs,
     )
+    if bench.load_before is not None and bench.load_before > 0.5:
+        logger.warning(
+            "load average is %.2f: other work on this machine will slow the measurements", bench.load_before
+        )
     bench.prepare_targets()
     cases = bench.run()
     print(render(bench, cases, f"lithops bench ({scale.value})"))
