@@ -1,0 +1,96 @@
+"""Fixtures of the aws_lambda tests: moto (Lambda control plane, IAM, S3, ECR) and RIE execution.
+
+moto's server (the ``moto_server`` fixture of the parent conftest) answers every AWS API used
+here; it cannot run a handler without Docker. Execution happens in AWS's Runtime Interface
+Emulator, running the function zip and dependency layer that the backend deploys, unpacked the way
+Lambda unpacks them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lambda_emulator import Emulator, EmulatorUnavailable, check_available, lambda_emulators, unpack_runtime
+from lithops_testkit.s3_servers import S3Server
+
+REGION = "us-east-1"
+#: The function timeout the emulators enforce, and runtime_timeout of the test configuration.
+FUNCTION_TIMEOUT = 30
+EMULATORS = 3
+ASSUME_ROLE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def boto3_client(server: S3Server, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=server.endpoint, region_name=REGION,
+                        aws_access_key_id=server.access_key_id, aws_secret_access_key=server.secret_access_key)
+
+
+@pytest.fixture(scope="session")
+def lambda_role(moto_server: S3Server) -> str:
+    """The ARN of an execution role that exists in moto's IAM."""
+    iam = boto3_client(moto_server, "iam")
+    role = iam.create_role(RoleName="lithops-test-execution-role",
+                           AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE_POLICY))
+    arn: str = role["Role"]["Arn"]
+    return arn
+
+
+@pytest.fixture(scope="session")
+def lambda_bucket(moto_server: S3Server) -> str:
+    bucket = "lithops-lambda-tests"
+    boto3_client(moto_server, "s3").create_bucket(Bucket=bucket)
+    return bucket
+
+
+def make_config(server: S3Server, role: str | None, bucket: str, **lambda_options: Any) -> dict[str, Any]:
+    """A full lithops configuration: aws_lambda and aws_s3 on moto."""
+    credentials = {"access_key_id": server.access_key_id, "secret_access_key": server.secret_access_key,
+                   "region": REGION}
+    section: dict[str, Any] = {"endpoint": server.endpoint, "runtime_timeout": FUNCTION_TIMEOUT, **credentials}
+    if role is not None:
+        section["execution_role"] = role
+    section.update(lambda_options)
+    return {
+        "lithops": {"backend": "aws_lambda", "storage": "aws_s3", "storage_bucket": bucket, "log_level": False},
+        "aws_lambda": section,
+        "aws_s3": {"endpoint": server.endpoint, **credentials},
+    }
+
+
+@pytest.fixture(scope="session")
+def emulators(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Emulator]]:
+    """RIEs running the backend's own function zip and dependency layer."""
+    try:
+        check_available()
+    except EmulatorUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (CI must install it)")
+        pytest.skip(str(exc))
+    from lithops_aws import _lambda_package
+
+    root: Path = tmp_path_factory.mktemp("lambda-runtime")
+    pythonpath = unpack_runtime(root, _lambda_package.function_zip(),
+                                [_lambda_package.client_dependencies_layer().content])
+    # The function's environment, as Lambda would set it from the execution role and region.
+    env = {"AWS_ACCESS_KEY_ID": moto_server.access_key_id, "AWS_SECRET_ACCESS_KEY": moto_server.secret_access_key,
+           "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+    with lambda_emulators(EMULATORS, pythonpath, env, root / "logs", function_timeout=FUNCTION_TIMEOUT) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def rie_config(moto_server: S3Server, lambda_role: str, lambda_bucket: str,
+               emulators: list[Emulator]) -> dict[str, Any]:
+    """aws_lambda + aws_s3 on moto, with invocations executed by the emulators."""
+    return make_config(moto_server, lambda_role, lambda_bucket, max_workers=EMULATORS,
+                       invoke_endpoints=[e.endpoint for e in emulators])
