@@ -112,7 +112,7 @@ def find_config(config_file: str | os.PathLike[str] | None = None) -> tuple[dict
 
 
 def _shared_sections() -> dict[str, metadata.EntryPoint]:
-    return {ep.name: ep for ep in metadata.entry_points(group=CONFIG_SECTIONS_GROUP)}
+    return registry.entry_points_by_group().get(CONFIG_SECTIONS_GROUP, {})
 
 
 def options_for_section(section: str) -> tuple[ConfigOption, ...] | None:

@@ -39,8 +39,18 @@ def _group(kind: Kind) -> str:
 
 
 @functools.cache
+def entry_points_by_group() -> dict[str, dict[str, metadata.EntryPoint]]:
+    """Every lithops entry point, by group: one scan of the installed distributions."""
+    groups: dict[str, dict[str, metadata.EntryPoint]] = {}
+    for distribution in metadata.distributions():
+        for entry in distribution.entry_points:
+            if entry.group.startswith("lithops."):
+                groups.setdefault(entry.group, {}).setdefault(entry.name, entry)
+    return groups
+
+
 def _entry_points(kind: Kind) -> dict[str, metadata.EntryPoint]:
-    return {ep.name: ep for ep in metadata.entry_points(group=_group(kind))}
+    return entry_points_by_group().get(_group(kind), {})
 
 
 def installed(kind: Kind) -> list[str]:
@@ -50,7 +60,7 @@ def installed(kind: Kind) -> list[str]:
 
 def refresh() -> None:
     """Forget cached entry points (after installing a provider package in a running process)."""
-    _entry_points.cache_clear()
+    entry_points_by_group.cache_clear()
     _load.cache_clear()
 
 

@@ -7,14 +7,10 @@ installed distribution). The package is content-addressed, so it is uploaded onc
 
 from __future__ import annotations
 
-import ast
 import functools
-import hashlib
 import os
 import pickle
-import pickletools
 import sys
-import sysconfig
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +41,8 @@ class FunctionPackage:
 
     @property
     def hash(self) -> str:
+        import hashlib
+
         digest = hashlib.sha256(self.function)
         for path in sorted(self.modules):
             digest.update(path.encode())
@@ -99,6 +97,8 @@ def package_function(
 
 def referenced_modules(pickled: bytes) -> set[str]:
     """Top-level names of the modules a pickle refers to by reference (GLOBAL opcodes)."""
+    import pickletools
+
     modules: set[str] = set()
     memo: dict[int, Any] = {}
     recent: list[Any] = []
@@ -125,19 +125,11 @@ def referenced_modules(pickled: bytes) -> set[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _distributed_modules() -> frozenset[str]:
-    """Top-level modules that installed distributions provide (editable installs included):
-    those are the runtime's business, never shipped."""
-    from importlib import metadata
-
-    return frozenset(metadata.packages_distributions())
-
-
-@functools.lru_cache(maxsize=1)
 def _system_paths() -> tuple[str, ...]:
     """Where installed code lives: the standard library, site-packages, and the directories that
     ``.pth`` files add (editable installs)."""
     import site
+    import sysconfig
 
     paths = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths |= {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -169,8 +161,7 @@ def _is_local_file(path: str, system: tuple[str, ...]) -> bool:
 
 def local_module_root(top_name: str) -> tuple[Path, Path] | None:
     """``(path to ship, sys.path entry it lives under)`` for a local top-level module, else None."""
-    if (top_name in sys.builtin_module_names or top_name in ("__main__", "lithops")
-            or top_name in _distributed_modules()):
+    if top_name in sys.builtin_module_names or top_name in ("__main__", "lithops"):
         return None
     module = sys.modules.get(top_name)
     origin = getattr(module, "__file__", None) if module is not None else None
@@ -191,6 +182,8 @@ def local_module_root(top_name: str) -> tuple[Path, Path] | None:
 
 
 def _imports_of(source: bytes) -> set[str]:
+    import ast
+
     try:
         tree = ast.parse(source)
     except SyntaxError:
