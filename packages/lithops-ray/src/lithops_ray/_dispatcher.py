@@ -1,0 +1,307 @@
+"""The client side of the ray backend: submits batches as Ray tasks and hands their reports on.
+
+One asyncio event loop, in a daemon thread, runs a coroutine per batch. It waits for a free slot
+(``max_workers`` bounds the tasks in flight), starts the task and awaits its results through
+Ray's object store: streaming tasks yield reports as calls finish; over Ray Client, which cannot
+stream, a task returns all its reports at the end. Nothing polls storage.
+
+Calls' timeouts and crashes are handled inside the task (see :mod:`lithops_ray._supervisor`).
+Here are handled the failures of Ray itself: a worker process or a node that dies, a task that
+cannot start. The call that was running (or, without streaming, every unreported call) is re-run
+up to ``max_retries`` times, then failed with :class:`~lithops.errors.WorkerCrashError`; the
+rest of the batch goes on in a new task. A task that goes silent for longer than a call's timeout
+plus a grace period is cancelled and its call failed with
+:class:`~lithops.errors.WorkerLostError`: never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lithops.errors import (
+    InvocationError,
+    LithopsError,
+    WorkerCrashError,
+    WorkerLostError,
+    WorkerOutOfMemoryError,
+)
+from lithops.spi import CallBatch, CallReport, JobSpec, ReportSink
+from lithops.worker.handler import WorkerEnvironment
+
+from lithops_ray._supervisor import failure_report
+from lithops_ray._task import STARTED
+
+logger = logging.getLogger(__name__)
+
+#: Seconds of silence, beyond a call's timeout, before a running task is declared lost.
+LOST_GRACE = 120.0
+
+
+class _TaskFailed(Exception):
+    """The task failed for a reason that running it again will not fix (setup, import, bug)."""
+
+
+@dataclass
+class _JobState:
+    cancelled: bool = False
+    handles: set[Any] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """How tasks are submitted.
+
+    Attributes:
+        options: ``.options()`` of every task (``num_cpus``, ``runtime_env``, scheduling...).
+        memory_mb: default Ray ``memory`` per task in MB (a batch's ``runtime_memory`` wins).
+        max_retries: re-runs of a call whose Ray worker or node died, before it fails.
+        streaming: stream reports as calls finish (not available over Ray Client).
+    """
+
+    options: dict[str, Any]
+    memory_mb: int | None
+    max_retries: int
+    streaming: bool
+
+
+class Dispatcher:
+    """Runs jobs' batches as Ray tasks from an event loop thread.
+
+    Args:
+        stream_task: the ``ray.remote`` of :func:`lithops_ray._task.stream_batch`.
+        list_task: the ``ray.remote`` of :func:`lithops_ray._task.run_batch_task`.
+        settings: how tasks are submitted.
+        max_in_flight: the most tasks in flight for all jobs together.
+        storage_env: records failures in storage for batches that report there.
+    """
+
+    def __init__(self, stream_task: Any, list_task: Any, settings: TaskSettings, max_in_flight: int,
+                 storage_env: WorkerEnvironment | None) -> None:
+        import ray
+
+        self._ray = ray
+        self._stream_task = stream_task
+        self._list_task = list_task
+        self.settings = settings
+        self._storage_env = storage_env
+        self._jobs: dict[str, _JobState] = {}
+        self._loop = asyncio.new_event_loop()
+        self._slots = asyncio.Semaphore(max(1, max_in_flight))
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lithops-ray", daemon=True)
+        self._thread.start()
+
+    # called from the client's threads
+    def submit(self, job: JobSpec, sink: ReportSink | None, reject: str | None = None) -> None:
+        """Start ``job``; with ``reject``, fail its calls at once with that reason instead."""
+        if self._closed:
+            raise InvocationError("The ray backend of this executor is closed; create a new FunctionExecutor.")
+        boxed = [self._ray.put(job.function_package)] if reject is None else []
+        future = asyncio.run_coroutine_threadsafe(self._run_job(job, boxed, sink, reject), self._loop)
+        future.add_done_callback(_log_failure)
+
+    def cancel(self, job_keys: Sequence[str]) -> None:
+        """Stop the given jobs: queued batches never start, running tasks are cancelled."""
+        if not self._closed:
+            self._loop.call_soon_threadsafe(self._cancel, list(job_keys))
+
+    def close(self) -> None:
+        """Cancel everything still running and stop the event loop thread."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+            logger.warning("The ray backend's event loop did not stop cleanly: %s", exc)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    # the event loop
+    def _cancel(self, job_keys: list[str]) -> None:
+        for key in job_keys:
+            state = self._jobs.get(key)
+            if state is None:
+                continue
+            state.cancelled = True
+            for handle in list(state.handles):
+                self._cancel_task(handle)
+
+    def _cancel_task(self, handle: Any) -> None:
+        try:
+            self._ray.cancel(handle, force=True)
+        except Exception as exc:  # already finished, or the cluster went away
+            logger.debug("Cancelling a Ray task failed: %s", exc)
+
+    async def _shutdown(self) -> None:
+        self._cancel(list(self._jobs))
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_job(self, job: JobSpec, boxed: list[Any], sink: ReportSink | None,
+                       reject: str | None) -> None:
+        if reject is not None:
+            for batch in job.batches:
+                self._fail(batch, batch.call_ids, InvocationError(reject), sink)
+            return
+        state = self._jobs.setdefault(job.job_key, _JobState())
+        job_slots = asyncio.Semaphore(max(1, job.max_workers))
+        try:
+            await asyncio.gather(*(self._run_batch(batch, boxed, sink, state, job_slots)
+                                   for batch in job.batches))
+        finally:
+            if self._jobs.get(job.job_key) is state:
+                del self._jobs[job.job_key]
+
+    async def _run_batch(self, batch: CallBatch, boxed: list[Any], sink: ReportSink | None,
+                         state: _JobState, job_slots: asyncio.Semaphore) -> None:
+        total = len(batch.call_ids)
+        first = 0
+        retries = self.settings.max_retries
+        while first < total and not state.cancelled:
+            async with job_slots, self._slots:
+                if state.cancelled:
+                    return
+                if self.settings.streaming:
+                    reached, error = await self._stream(batch, boxed, first, sink, state)
+                else:
+                    reached, error = await self._whole(batch, boxed, first, sink, state)
+            if error is None or state.cancelled:
+                return
+            if isinstance(error, _TaskFailed):
+                self._fail(batch, batch.call_ids[reached:], InvocationError(str(error)), sink)
+                return
+            if retries > 0 and not isinstance(error, WorkerLostError):
+                retries -= 1
+                logger.warning("Re-running calls of job %s from call %s: %s", batch.job_key,
+                               batch.call_ids[reached], error)
+                first = reached
+                continue
+            failed = batch.call_ids[reached:reached + 1] if self.settings.streaming else batch.call_ids[reached:]
+            self._fail(batch, failed, error, sink)
+            first = reached + len(failed)
+            retries = self.settings.max_retries
+
+    def _options(self, batch: CallBatch) -> dict[str, Any]:
+        options = dict(self.settings.options)
+        memory_mb = batch.runtime_memory if batch.runtime_memory is not None else self.settings.memory_mb
+        if memory_mb:
+            options["memory"] = int(memory_mb) * 1024 * 1024
+        return options
+
+    async def _stream(self, batch: CallBatch, boxed: list[Any], first: int, sink: ReportSink | None,
+                      state: _JobState) -> tuple[int, LithopsError | _TaskFailed | None]:
+        """One streaming task from call ``first``: ``(first call not reported, error or None)``."""
+        generator = self._stream_task.options(**self._options(batch)).remote(batch, boxed, first)
+        state.handles.add(generator)
+        reached = first
+        started = False
+        try:
+            while True:
+                silence = batch.timeout + LOST_GRACE if started else None
+                try:
+                    ref = await asyncio.wait_for(generator.__anext__(), silence)
+                except StopAsyncIteration:
+                    return reached, None
+                value = await ref
+                if isinstance(value, str) and value == STARTED:
+                    started = True
+                    continue
+                reached += len(value)
+                self._deliver(value, sink)
+        except asyncio.TimeoutError:
+            self._cancel_task(generator)
+            return reached, _lost(batch, silence)
+        except Exception as exc:
+            return reached, self._ray_failure(exc, started)
+        finally:
+            state.handles.discard(generator)
+
+    async def _whole(self, batch: CallBatch, boxed: list[Any], first: int, sink: ReportSink | None,
+                     state: _JobState) -> tuple[int, LithopsError | _TaskFailed | None]:
+        """One plain task from call ``first`` (Ray Client): all reports arrive together."""
+        ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, first)
+        state.handles.add(ref)
+        # Queueing and every call's timeout count here: the task cannot tell when it started.
+        limit = (len(batch.call_ids) - first) * batch.timeout + LOST_GRACE
+        try:
+            reports = await asyncio.wait_for(asyncio.wrap_future(ref.future()), limit)
+        except asyncio.TimeoutError:
+            self._cancel_task(ref)
+            return first, _lost(batch, limit)
+        except Exception as exc:
+            return first, self._ray_failure(exc, started=False)
+        finally:
+            state.handles.discard(ref)
+        self._deliver(reports, sink)
+        return len(batch.call_ids), None
+
+    def _ray_failure(self, exc: Exception, started: bool) -> LithopsError | _TaskFailed:
+        """The lithops error for a Ray task that failed while the calls were running."""
+        errors = self._ray.exceptions
+        detail = f"{type(exc).__name__}: {_first_line(exc)}"
+        if isinstance(exc, errors.OutOfMemoryError):
+            return WorkerOutOfMemoryError(
+                f"Ray's memory monitor killed the worker running the call ({detail}). Give the calls"
+                " more memory (runtime_memory) or use less."
+            )
+        if isinstance(exc, errors.RuntimeEnvSetupError):
+            return _TaskFailed(
+                f"Ray could not set up the runtime_env of the 'ray' section on the cluster: {detail}"
+            )
+        if isinstance(exc, errors.RayTaskError) and not isinstance(exc, errors.WorkerCrashedError):
+            return _TaskFailed(
+                f"The Ray task running the calls failed {'after' if started else 'before'} starting them:"
+                f" {detail}. Check that lithops-core and lithops-ray, at the client's versions, are"
+                " installed on the cluster (or list them in runtime_env pip)."
+            )
+        return WorkerCrashError(
+            f"The Ray worker or node running the call died ({detail}). Set max_retries in the 'ray'"
+            " section to re-run such calls."
+        )
+
+    def _deliver(self, reports: Sequence[CallReport], sink: ReportSink | None) -> None:
+        if sink is None or not reports:
+            return
+        try:
+            sink(reports)
+        except Exception:
+            logger.exception("Handing %d reports to the executor failed", len(reports))
+
+    def _fail(self, batch: CallBatch, call_ids: Sequence[str], error: BaseException,
+              sink: ReportSink | None) -> None:
+        logger.debug("Failing %d calls of job %s: %s", len(call_ids), batch.job_key, error)
+        self._deliver([failure_report(batch, self._storage_env, call_id, error) for call_id in call_ids], sink)
+
+
+def _lost(batch: CallBatch, silence: float | None) -> WorkerLostError:
+    return WorkerLostError(
+        f"The Ray task running calls of job {batch.job_key} sent nothing for {silence or 0:.0f} s (the"
+        f" call's timeout is {batch.timeout:g} s) and was cancelled: its node may be unreachable."
+        " Check the cluster (ray status)."
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _log_failure(future: concurrent.futures.Future[None]) -> None:
+    if future.cancelled():
+        return
+    exc = future.exception()
+    if exc is not None:
+        logger.error("The ray backend failed to run a job: %s: %s", type(exc).__name__, exc)
+
