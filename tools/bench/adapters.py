@@ -82,6 +82,9 @@ class LithopsAdapter:
         self._config = config
         self._executor_kwargs = executor_kwargs
 
+    def load(self) -> None:
+        _library("lithops")
+
     def version(self) -> str:
         return str(_library("lithops").__version__)
 
@@ -126,6 +129,9 @@ class ProcessPoolAdapter:
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    def load(self) -> None:
+        _library("concurrent.futures")
 
     def version(self) -> str:
         return "stdlib"
@@ -184,6 +190,9 @@ class RayAdapter:
     def __init__(self, name: str) -> None:
         self.name = name
 
+    def load(self) -> None:
+        _library("ray")
+
     def version(self) -> str:
         return str(_library("ray").__version__)
 
@@ -230,6 +239,9 @@ class DaskAdapter:
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    def load(self) -> None:
+        _library("dask.distributed")
 
     def version(self) -> str:
         return str(_library("dask").__version__)

@@ -100,6 +100,10 @@ class Adapter(Protocol):
     #: Statement whose cost in a fresh interpreter is the target's import time.
     import_statement: str
 
+    def load(self) -> None:
+        """Imports the library under test; the runner calls it before any timing starts."""
+        ...
+
     def version(self) -> str:
         """Version of the library under test."""
         ...

@@ -310,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         call_limits=not args.no_call_limits,
         rebuild_venvs=args.rebuild_venvs,
     )
+    if args.n and not any(workload.takes_n for workload in bench.workloads):
+        logger.warning("--n is ignored: none of the chosen workloads takes N")
     if bench.load_before is not None and bench.load_before > 0.5:
         logger.warning(
             "load average is %.2f: other work on this machine will slow the measurements", bench.load_before

@@ -26,6 +26,7 @@ def run_job(job: JSONDict) -> JSONDict:
     name = str(job["workload"])
     if name not in workloads:
         raise BenchError(f"unknown workload {name!r}; known: {', '.join(workloads)}")
+    adapter.load()
     timings = workloads[name].run(adapter, dict(job["params"]), int(job["repeats"]))
     return {"ok": True, "version": adapter.version(), "timings": timings}
 
