@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import pickle
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures._base import FINISHED, PENDING, RUNNING
@@ -57,8 +58,23 @@ class StorageRef:
         return (StorageRef, (self.backend, self.bucket, self.config))
 
 
+_interned_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _intern_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return _interned_keys.setdefault(keys, keys)
+
+
 class ResponseFuture(concurrent.futures.Future[Any]):
-    """The future of one call of a job."""
+    """The future of one call of a job.
+
+    A finished future keeps only what users read (result, stats, error): stats are stored as a
+    shared key tuple plus a value tuple, and the condition variable is dropped once finished and
+    recreated on demand, so a finished future costs well under 2 KB.
+    """
+
+    __slots__ = ("_call_status", "_invoked", "_obj_key", "_output_loader", "_produce_output", "_read",
+                 "_stat_keys", "_stat_values", "_storage_ref", "call_id", "executor_id", "job_id", "retries")
 
     def __init__(self, executor_id: str, job_id: str, call_id: str,
                  storage_ref: StorageRef | None = None) -> None:
@@ -69,7 +85,8 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         self._storage_ref = storage_ref
         self._call_status: dict[str, Any] | None = None
         self._output_loader: Callable[[], bytes] | None = None
-        self._stats: dict[str, Any] = {}
+        self._stat_keys: tuple[str, ...] = ()
+        self._stat_values: tuple[Any, ...] = ()
         self._invoked = False
         self._produce_output = True
         self._read = False
@@ -84,10 +101,15 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     def __repr__(self) -> str:
         return f"<ResponseFuture {self.job_key}/{self.call_id} {self._lithops_state()}>"
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "_condition":  # dropped when the future finished; recreated on demand
+            condition = threading.Condition()
+            self.__dict__["_condition"] = condition
+            return condition
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __reduce__(self) -> tuple[Callable[..., ResponseFuture], tuple[Any, ...]]:
-        status = self._call_status
-        if status is not None:
-            status = {k: v for k, v in status.items() if k != "output"}
+        status = self._status_record() if self._state == FINISHED else None
         return (_rebuild, (self.executor_id, self.job_id, self.call_id, self._storage_ref, status))
 
     def _detach(self) -> None:
@@ -127,7 +149,22 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     @property
     def stats(self) -> dict[str, Any]:
-        return self._stats
+        """The call's stats (Lithops keys: ``host_submit_tstamp``, ``worker_func_exec_time``...)."""
+        return dict(zip(self._stat_keys, self._stat_values))
+
+    def _add_stats(self, values: dict[str, Any]) -> None:
+        merged = dict(zip(self._stat_keys, self._stat_values))
+        merged.update(values)
+        self._stat_keys = _intern_keys(tuple(merged))
+        self._stat_values = tuple(merged.values())
+
+    def _status_record(self) -> dict[str, Any]:
+        record = {"executor_id": self.executor_id, "job_id": self.job_id, "call_id": self.call_id,
+                  "success": self._exception is None}
+        if self._call_status is not None:
+            record.update(self._call_status)
+        record["stats"] = self.stats
+        return record
 
     @property
     def invoked(self) -> bool:
@@ -153,7 +190,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         self._wait_status(timeout)
         if throw_except and self._exception is not None:
             raise self._exception
-        return self._call_status
+        return self._status_record()
 
     def result(self, throw_except: bool = True, timeout: float | None = None) -> Any:  # type: ignore[override]
         """The call's return value (waits for it). A remote exception is raised with the worker's
@@ -195,26 +232,28 @@ class ResponseFuture(concurrent.futures.Future[Any]):
             loader = output_loader(self)
         data = loader()
         self._result = pickle.loads(data)
-        self._stats["host_result_done_tstamp"] = time.time()
+        self._add_stats({"host_result_done_tstamp": time.time()})
         self._output_loader = None
 
     # executor/monitor side
     def _mark_invoked(self, submit_time: float) -> None:
         self._invoked = True
-        self._stats["host_submit_tstamp"] = submit_time
+        self._add_stats({"host_submit_tstamp": submit_time})
 
     def _set_report(self, status: dict[str, Any], output: bytes | None,
                     output_loader: Callable[[], bytes] | None = None) -> None:
         """Complete the future from a call's status record (and output when it came along)."""
         if self._state == FINISHED:
             return
-        now = time.time()
-        stats = status.get("stats") or {}
-        stats.update(self._stats)
-        stats["host_status_done_tstamp"] = now
-        self._stats = stats
-        self._call_status = status
-        if status.get("success"):
+        stats = dict(status.get("stats") or {})
+        stats.update(zip(self._stat_keys, self._stat_values))
+        stats["host_status_done_tstamp"] = time.time()
+        success = bool(status.get("success"))
+        # Keep only what is not derivable: error details of failed calls, where outputs live.
+        kept = {k: v for k, v in status.items()
+                if k not in ("stats", "executor_id", "job_id", "call_id", "success", "exception")}
+        self._call_status = kept if (not success or kept.get("output_in_storage") or len(kept) > 1) else None
+        if success:
             if output is not None:
                 try:
                     value = pickle.loads(output)
@@ -227,33 +266,47 @@ class ResponseFuture(concurrent.futures.Future[Any]):
                         " it uses importable here."
                     )
                     error.__cause__ = exc
+                    self._set_stats(stats)
                     self._set_exception(error)
                     return
                 stats["host_result_done_tstamp"] = time.time()
+                self._set_stats(stats)
                 self._set_value(value)
             else:
                 self._output_loader = output_loader
+                self._set_stats(stats)
                 self._set_value(_NOT_LOADED)
         else:
+            self._set_stats(stats)
             self._set_exception(unpack_exception(status))
+
+    def _set_stats(self, stats: dict[str, Any]) -> None:
+        self._stat_keys = _intern_keys(tuple(stats))
+        self._stat_values = tuple(stats.values())
 
     def _set_value(self, value: Any) -> None:
         with self._condition:
             if self._state == PENDING:
                 self._state = RUNNING
         super().set_result(value)
+        self._release_condition()
 
     def _set_exception(self, exc: BaseException) -> None:
         with self._condition:
             if self._state == PENDING:
                 self._state = RUNNING
         super().set_exception(exc)
+        self._release_condition()
+
+    def _release_condition(self) -> None:
+        # Finished for good: later waiters see FINISHED under any condition object.
+        if self._state == FINISHED and not self._waiters:
+            self.__dict__.pop("_condition", None)
 
     def _fail(self, exc: BaseException) -> None:
         """Fail the call from the client side (lost, not invokable...)."""
-        self._call_status = {"executor_id": self.executor_id, "job_id": self.job_id,
-                             "call_id": self.call_id, "success": False, "stats": {}}
-        self._stats["host_status_done_tstamp"] = time.time()
+        self._call_status = {}
+        self._add_stats({"host_status_done_tstamp": time.time()})
         self._set_exception(exc)
 
 

@@ -6,7 +6,7 @@ import concurrent.futures
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from lithops.future import ResponseFuture
 
@@ -22,7 +22,8 @@ def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[Respo
         return []
     if isinstance(fs, ResponseFuture):
         return [fs]
-    return [f for f in fs if isinstance(f, ResponseFuture)] if not isinstance(fs, list) else list(fs)
+    items = cast("Iterable[ResponseFuture]", fs)
+    return list(items) if isinstance(items, list) else [f for f in items if isinstance(f, ResponseFuture)]
 
 
 def _watch(futures: list[ResponseFuture]) -> None:
@@ -67,6 +68,8 @@ def wait(
             concurrent.futures.wait(futures, timeout=timeout, return_when=mode)
     done = [f for f in futures if f.ready]
     not_done = [f for f in futures if not f.ready]
+    for future in done:
+        future._release_condition()
     if download_results:
         _download(done, threadpool_size)
     if throw_except:
