@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -197,7 +198,7 @@ class Bench:
         if case.status == "ok":
             if case.version:
                 self.versions[target.name] = case.version
-            medians = ", ".join(f"{m} {sorted(s)[len(s) // 2]:.4g} s" for m, s in case.samples.items())
+            medians = ", ".join(f"{m} {statistics.median(s):.4g} s" for m, s in case.samples.items())
             logger.info("%s on %s: %s (wall %.1f s)", what, target.name, medians, elapsed)
         else:
             logger.error("%s on %s failed: %s", what, target.name, case.message)
