@@ -125,6 +125,7 @@ class FunctionExecutor:
         self._bucket = self.storage.bucket
         self._storage_public: dict[str, Any] = {"backend": storage_id, "bucket": self._bucket,
                                 "config": public_section(storage_id, self.config[storage_id])}
+        self._storage_ref = StorageRef(storage_id, self._bucket, self._storage_public["config"])
         context = ComputeContext(
             storage=self.storage.storage_backend,
             storage_backend=storage_id,
@@ -214,7 +215,7 @@ class FunctionExecutor:
         return job_id
 
     def _create_futures(self, job_id: str, count: int) -> list[ResponseFuture]:
-        ref = StorageRef(self._storage_public["backend"], self._bucket, self._storage_public["config"])
+        ref = self._storage_ref
         return [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref) for i in range(count)]
 
     def _submit(
