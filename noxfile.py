@@ -105,23 +105,41 @@ def typecheck(session: nox.Session) -> None:
 def build(session: nox.Session) -> None:
     """An sdist and a wheel per package; each wheel installs alone in a fresh virtualenv with only
     its declared dependencies, and imports."""
-    session.install("build>=1.0", "virtualenv>=20")
+    session.install("uv>=0.4")
     dist = ROOT / "dist"
     session.run("rm", "-rf", str(dist), external=True)
     for path in PACKAGES.values():
-        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), str(path), silent=True)
+        session.run("uv", "build", "--quiet", "--sdist", "--wheel", "--out-dir", str(dist), str(path))
+    tmp = Path(session.create_tmp())
     for name, path in PACKAGES.items():
         project = _load(path / "pyproject.toml")
         wheel = next(dist.glob(f"{name.replace('-', '_')}-*.whl"))
-        venv = Path(session.create_tmp()) / f"venv-{name}"
-        session.run("python", "-m", "virtualenv", "-q", str(venv))
+        venv = tmp / f"venv-{name}"
+        session.run("uv", "venv", "--quiet", "--python", sys.executable, str(venv))
         python = str(venv / "bin" / "python")
-        session.run(python, "-m", "pip", "install", "-q", "--find-links", str(dist), str(wheel), external=True)
-        modules = _top_modules(path, project)
-        for module in modules:
+        session.run("uv", "pip", "install", "--quiet", "--python", python, "--find-links", str(dist), str(wheel))
+        for module in _top_modules(path, project):
             session.run(python, "-c", f"import {module}; print('{name}: import {module} ok')", external=True)
+        if name == "lithops-core":
+            # Only core installed: importing works, and the executor names the package to install.
+            session.run(python, "-c", _CORE_ALONE, external=True)
         if name == "lithops":
             session.run(str(venv / "bin" / "lithops"), "hello", external=True)
+
+
+_CORE_ALONE = """
+import sys, lithops
+from lithops.errors import BackendNotFoundError
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'ray', 'redis', 'matplotlib'))
+assert not heavy, heavy
+try:
+    lithops.FunctionExecutor()
+except BackendNotFoundError as exc:
+    assert 'pip install lithops-localhost' in str(exc), exc
+    print('lithops-core alone:', exc)
+else:
+    raise SystemExit('FunctionExecutor() worked without a backend package')
+"""
 
 
 def _top_modules(path: Path, project: dict) -> list[str]:  # type: ignore[type-arg]
