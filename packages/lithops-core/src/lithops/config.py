@@ -267,7 +267,31 @@ def default_config(
         if section not in config:
             options = options_for_section(section)
             config[section] = validate_section(section, {}, options) if options is not None else {}
+    _fill_from_shared_sections(config, raw)
     return config
+
+
+def inherited_sections(section: str) -> tuple[str, ...]:
+    """The shared sections whose keys fill in the ones ``section`` leaves unset (``aws`` for
+    ``aws_s3``), as declared by the backend class's ``config_inherits``."""
+    inherited: list[str] = []
+    for kind in ("compute", "storage"):
+        if registry.is_installed(kind, section):
+            inherited += getattr(registry.load(kind, section), "config_inherits", ())
+    return tuple(dict.fromkeys(inherited))
+
+
+def _fill_from_shared_sections(config: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    """Give each backend section the values of its shared sections (``aws: {region: ...}``) for
+    the keys it declares and the user left unset in it: the backend's own section wins."""
+    for section, values in config.items():
+        if section == "lithops" or not isinstance(values, dict):
+            continue
+        own = raw.get(section) or {}
+        for shared in inherited_sections(section):
+            for key, value in (config.get(shared) or {}).items():
+                if key in values and key not in own and value is not None:
+                    values[key] = copy.deepcopy(value)
 
 
 def extract_storage_config(config: Mapping[str, Any]) -> dict[str, Any]:
