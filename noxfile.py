@@ -115,7 +115,7 @@ def build(session: nox.Session) -> None:
         project = _load(path / "pyproject.toml")
         wheel = next(dist.glob(f"{name.replace('-', '_')}-*.whl"))
         venv = tmp / f"venv-{name}"
-        session.run("uv", "venv", "--quiet", "--python", sys.executable, str(venv))
+        session.run("uv", "venv", "--quiet", "--clear", "--python", sys.executable, str(venv))
         python = str(venv / "bin" / "python")
         session.run("uv", "pip", "install", "--quiet", "--python", python, "--find-links", str(dist), str(wheel))
         for module in _top_modules(path, project):
