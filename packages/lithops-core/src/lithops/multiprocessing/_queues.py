@@ -1,0 +1,237 @@
+"""``Queue``, ``SimpleQueue`` and ``JoinableQueue``: Redis lists of pickled objects.
+
+``put`` appends (``RPUSH``), ``get`` pops the head (``BLPOP``, so a blocked consumer costs nothing
+and wakes at once). A bounded queue checks its length and appends in one Lua script. A
+``JoinableQueue`` counts unfinished tasks next to the list; ``join`` waits on a list of its own
+that the last ``task_done`` pushes to.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import time
+from typing import Any
+
+from lithops.multiprocessing import _runtime
+from lithops.multiprocessing._redis import RedisObject, blocking_pop, dumps, loads, run_script
+
+_BOUNDED_PUT = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if KEYS[2] ~= '' then
+  redis.call('INCR', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+_TASK_DONE = """
+local n = redis.call('DECR', KEYS[1])
+if n < 0 then
+  redis.call('INCR', KEYS[1])
+  return -1
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if n == 0 then
+  for _, waiter in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    redis.call('RPUSH', waiter, '1')
+    redis.call('EXPIRE', waiter, ARGV[1])
+  end
+  redis.call('DEL', KEYS[2])
+end
+return n
+"""
+
+_JOIN_REGISTER = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') == 0 then return 1 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 0
+"""
+
+
+class Queue(RedisObject):
+    """A FIFO queue shared by every process of the program (``multiprocessing.Queue``).
+
+    Args:
+        maxsize: when positive, ``put`` blocks while the queue holds that many items.
+    """
+
+    _kind = "queue"
+
+    def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
+        self._bind(*_runtime.new_key(self._kind))
+        self._maxsize = int(maxsize) if maxsize and maxsize > 0 else 0
+        self._closed = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_ns": self._ns, "_key": self._key, "_maxsize": self._maxsize}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._closed = False
+
+    @property
+    def _counter_key(self) -> str:
+        return ""
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Append ``obj``. A full bounded queue makes it wait (up to ``timeout`` seconds).
+
+        Raises:
+            queue.Full: the queue stayed full (or is full and ``block`` is false).
+            ValueError: the queue was closed.
+        """
+        self._check_open()
+        data = dumps(obj, "An object put on a Queue")
+        if not self._maxsize:
+            self._push(data)
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.001
+        while not run_script(self._client, _BOUNDED_PUT, [self._key, self._counter_key],
+                             [self._maxsize, self._ns.expiry, data]):
+            if not block or (deadline is not None and time.monotonic() >= deadline):
+                raise queue.Full
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
+            delay = min(delay * 2, 0.05)
+
+    def _push(self, data: bytes) -> None:
+        pipe = self._pipeline()
+        pipe.rpush(self._key, data)
+        self._expire(pipe)
+        pipe.execute()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Remove and return the head item, waiting for one (up to ``timeout`` seconds).
+
+        Raises:
+            queue.Empty: nothing arrived in time (or the queue is empty and ``block`` is false).
+        """
+        self._check_open()
+        data = blocking_pop(self._client, self._key, block, timeout)
+        if data is None:
+            raise queue.Empty
+        return loads(data)
+
+    def put_nowait(self, obj: Any) -> None:
+        """``put(obj, False)``."""
+        self.put(obj, False)
+
+    def get_nowait(self) -> Any:
+        """``get(False)``."""
+        return self.get(False)
+
+    def qsize(self) -> int:
+        """How many items the queue holds now."""
+        return int(self._client.llen(self._key))
+
+    def empty(self) -> bool:
+        """Whether the queue holds no item now."""
+        return self.qsize() == 0
+
+    def full(self) -> bool:
+        """Whether a bounded queue is at its ``maxsize`` now."""
+        return bool(self._maxsize) and self.qsize() >= self._maxsize
+
+    def close(self) -> None:
+        """This handle will not be used any more (other processes' handles still work)."""
+        self._closed = True
+
+    def join_thread(self) -> None:
+        """Nothing to wait for: ``put`` writes to Redis before it returns."""
+
+    def cancel_join_thread(self) -> None:
+        """Nothing to cancel: ``put`` writes to Redis before it returns."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._key}>"
+
+
+class JoinableQueue(Queue):
+    """A ``Queue`` that counts unfinished tasks (``multiprocessing.JoinableQueue``)."""
+
+    _kind = "jqueue"
+
+    @property
+    def _counter_key(self) -> str:
+        return self._key + ":unfinished"
+
+    @property
+    def _joiners_key(self) -> str:
+        return self._key + ":joiners"
+
+    def _push(self, data: bytes) -> None:
+        pipe = self._pipeline()
+        pipe.rpush(self._key, data)
+        pipe.incr(self._counter_key)
+        self._expire(pipe, self._key, self._counter_key)
+        pipe.execute()
+
+    def task_done(self) -> None:
+        """Mark one item taken with ``get`` as processed.
+
+        Raises:
+            ValueError: called more times than items were put.
+        """
+        if int(run_script(self._client, _TASK_DONE, [self._counter_key, self._joiners_key],
+                          [self._ns.expiry])) < 0:
+            raise ValueError("task_done() called too many times")
+
+    def join(self) -> None:
+        """Block until every item put has been marked done with ``task_done``."""
+        waiter = f"{self._key}:j:{secrets.token_hex(6)}"
+        redis_client = self._client
+        if run_script(redis_client, _JOIN_REGISTER, [self._counter_key, self._joiners_key],
+                      [waiter, self._ns.expiry]):
+            return
+        blocking_pop(redis_client, waiter, True, None)
+        redis_client.delete(waiter)
+
+
+class SimpleQueue(RedisObject):
+    """A simplified queue: ``put``, ``get``, ``empty`` and ``close`` (``multiprocessing.SimpleQueue``)."""
+
+    def __init__(self, *, ctx: Any = None) -> None:
+        self._bind(*_runtime.new_key("squeue"))
+        self._closed = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_ns": self._ns, "_key": self._key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._closed = False
+
+    def put(self, obj: Any) -> None:
+        """Append ``obj``."""
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        pipe = self._pipeline()
+        pipe.rpush(self._key, dumps(obj, "An object put on a SimpleQueue"))
+        self._expire(pipe)
+        pipe.execute()
+
+    def get(self) -> Any:
+        """Remove and return the head item, waiting for one."""
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        return loads(blocking_pop(self._client, self._key, True, None) or b"")
+
+    def empty(self) -> bool:
+        """Whether the queue holds no item now."""
+        return int(self._client.llen(self._key)) == 0
+
+    def close(self) -> None:
+        """This handle will not be used any more."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<SimpleQueue {self._key}>"
