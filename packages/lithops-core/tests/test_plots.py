@@ -84,10 +84,10 @@ def test_histogram_bins_keep_the_function_time() -> None:
     edges, means = binned_average(times, counts, end=4.2, bins=42)
     width = edges[1] - edges[0]
     assert width == pytest.approx(0.1)
-    close = {"abs": 1e-4}  # timestamps near 1.7e9 keep about a microsecond of precision
-    assert sum(mean * width for mean in means) == pytest.approx(1.4 + 2.3 + 2.0, **close)  # function time
-    assert means[5] == pytest.approx(0.0, **close) and means[6] == pytest.approx(1.0, **close)
-    assert means[10] == pytest.approx(2.0, **close) and means[35] == pytest.approx(1.0, **close)
+    close = 1e-4  # timestamps near 1.7e9 keep about a microsecond of precision
+    assert sum(mean * width for mean in means) == pytest.approx(1.4 + 2.3 + 2.0, abs=close)  # function time
+    assert means[5] == pytest.approx(0.0, abs=close) and means[6] == pytest.approx(1.0, abs=close)
+    assert means[10] == pytest.approx(2.0, abs=close) and means[35] == pytest.approx(1.0, abs=close)
 
 
 def test_unfinished_futures_cannot_be_plotted(tmp_path: Path) -> None:
