@@ -19,27 +19,44 @@ are deleted when it exits.
 
 from __future__ import annotations
 
+import importlib
 from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from multiprocessing.util import SUBDEBUG, SUBWARNING
+from typing import TYPE_CHECKING, Any
 
-from lithops.multiprocessing import config
-from lithops.multiprocessing._connection import Connection, Pipe
-from lithops.multiprocessing._context import LithopsContext, default_context
-from lithops.multiprocessing._managers import SyncManager
-from lithops.multiprocessing._pool import Pool
-from lithops.multiprocessing._process import Process, active_children, current_process, parent_process
-from lithops.multiprocessing._queues import JoinableQueue, Queue, SimpleQueue
-from lithops.multiprocessing._redis import RedisNotInstalledError, RedisUnavailableError
-from lithops.multiprocessing._sharedctypes import Array, RawArray, RawValue, Value
-from lithops.multiprocessing._synchronize import (
-    Barrier,
-    BoundedSemaphore,
-    Condition,
-    Event,
-    Lock,
-    RLock,
-    Semaphore,
-)
+if TYPE_CHECKING:
+    from lithops.multiprocessing import config
+    from lithops.multiprocessing._connection import Connection, Pipe
+    from lithops.multiprocessing._context import LithopsContext
+    from lithops.multiprocessing._context import default_context as _context_instance
+    from lithops.multiprocessing._managers import SyncManager
+    from lithops.multiprocessing._pool import Pool
+    from lithops.multiprocessing._process import Process, active_children, current_process, parent_process
+    from lithops.multiprocessing._queues import JoinableQueue, Queue, SimpleQueue
+    from lithops.multiprocessing._redis import RedisNotInstalledError, RedisUnavailableError
+    from lithops.multiprocessing._sharedctypes import Array, RawArray, RawValue, Value
+    from lithops.multiprocessing._synchronize import (
+        Barrier,
+        BoundedSemaphore,
+        Condition,
+        Event,
+        Lock,
+        RLock,
+        Semaphore,
+    )
+
+    Manager = _context_instance.Manager
+    cpu_count = _context_instance.cpu_count
+    get_context = _context_instance.get_context
+    get_start_method = _context_instance.get_start_method
+    set_start_method = _context_instance.set_start_method
+    get_all_start_methods = _context_instance.get_all_start_methods
+    freeze_support = _context_instance.freeze_support
+    set_executable = _context_instance.set_executable
+    set_forkserver_preload = _context_instance.set_forkserver_preload
+    allow_connection_pickling = _context_instance.allow_connection_pickling
+    get_logger = _context_instance.get_logger
+    log_to_stderr = _context_instance.log_to_stderr
 
 __all__ = [
     "SUBDEBUG",
@@ -88,15 +105,39 @@ __all__ = [
     "set_start_method",
 ]
 
-Manager = default_context.Manager
-cpu_count = default_context.cpu_count
-get_context = default_context.get_context
-get_start_method = default_context.get_start_method
-set_start_method = default_context.set_start_method
-get_all_start_methods = default_context.get_all_start_methods
-freeze_support = default_context.freeze_support
-set_executable = default_context.set_executable
-set_forkserver_preload = default_context.set_forkserver_preload
-allow_connection_pickling = default_context.allow_connection_pickling
-get_logger = default_context.get_logger
-log_to_stderr = default_context.log_to_stderr
+# Names are loaded on first use: a worker running a process imports only what it needs.
+_MODULES = {
+    "Connection": "_connection", "Pipe": "_connection",
+    "LithopsContext": "_context",
+    "SyncManager": "_managers",
+    "Pool": "_pool",
+    "Process": "_process", "active_children": "_process", "current_process": "_process",
+    "parent_process": "_process",
+    "JoinableQueue": "_queues", "Queue": "_queues", "SimpleQueue": "_queues",
+    "RedisNotInstalledError": "_redis", "RedisUnavailableError": "_redis",
+    "Array": "_sharedctypes", "RawArray": "_sharedctypes", "RawValue": "_sharedctypes", "Value": "_sharedctypes",
+    "Barrier": "_synchronize", "BoundedSemaphore": "_synchronize", "Condition": "_synchronize",
+    "Event": "_synchronize", "Lock": "_synchronize", "RLock": "_synchronize", "Semaphore": "_synchronize",
+}
+_CONTEXT_METHODS = frozenset({
+    "Manager", "cpu_count", "get_context", "get_start_method", "set_start_method", "get_all_start_methods",
+    "freeze_support", "set_executable", "set_forkserver_preload", "allow_connection_pickling", "get_logger",
+    "log_to_stderr",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "config":
+        value: Any = importlib.import_module("lithops.multiprocessing.config")
+    elif name in _CONTEXT_METHODS:
+        value = getattr(importlib.import_module("lithops.multiprocessing._context").default_context, name)
+    elif name in _MODULES:
+        value = getattr(importlib.import_module(f"lithops.multiprocessing.{_MODULES[name]}"), name)
+    else:
+        raise AttributeError(f"module 'lithops.multiprocessing' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -57,26 +57,11 @@ class LithopsContext:
         """A pool of lithops workers."""
         return _pool.Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
-    def Pipe(self, duplex: bool = True) -> tuple[_connection.Connection, _connection.Connection]:
-        """A pair of connected ends."""
-        return _connection.Pipe(duplex)
-
-    def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> _sharedctypes.SharedValue:
-        """A shared ctypes value."""
-        return _sharedctypes.Value(typecode_or_type, *args, lock=lock)
-
-    def Array(self, typecode_or_type: Any, size_or_initializer: Any,
-              *, lock: Any = True) -> _sharedctypes.SharedArray:
-        """A shared ctypes array."""
-        return _sharedctypes.Array(typecode_or_type, size_or_initializer, lock=lock)
-
-    def RawValue(self, typecode_or_type: Any, *args: Any) -> _sharedctypes.SharedValue:
-        """A shared ctypes value without a lock."""
-        return _sharedctypes.RawValue(typecode_or_type, *args)
-
-    def RawArray(self, typecode_or_type: Any, size_or_initializer: Any) -> _sharedctypes.SharedArray:
-        """A shared ctypes array without a lock."""
-        return _sharedctypes.RawArray(typecode_or_type, size_or_initializer)
+    Pipe = staticmethod(_connection.Pipe)
+    Value = staticmethod(_sharedctypes.Value)
+    Array = staticmethod(_sharedctypes.Array)
+    RawValue = staticmethod(_sharedctypes.RawValue)
+    RawArray = staticmethod(_sharedctypes.RawArray)
 
     def Manager(self) -> _managers.SyncManager:
         """A started manager of shared objects."""
@@ -155,4 +140,4 @@ class LithopsContext:
         return f"<LithopsContext method={self._method!r}>"
 
 
-default_context = LithopsContext()
+default_context: LithopsContext = LithopsContext()

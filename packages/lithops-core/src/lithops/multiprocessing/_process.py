@@ -13,8 +13,6 @@ had received ``SIGTERM`` (or ``SIGKILL``).
 
 from __future__ import annotations
 
-import concurrent.futures
-import ctypes
 import itertools
 import logging
 import os
@@ -22,7 +20,6 @@ import secrets
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -270,6 +267,8 @@ class Process(BaseProcess):
         try:
             code, text = self._exit_info()
         except Exception:  # the result could not be read: say so instead
+            import traceback
+
             code, text = 1, f"Process {self._name}: its exit status could not be read:\n{traceback.format_exc()}"
         self._exit = code
         if text:
@@ -337,6 +336,8 @@ class Process(BaseProcess):
             raise AssertionError("can only join a child process")
         if self._future is None:
             raise AssertionError("can only join a started process")
+        import concurrent.futures
+
         concurrent.futures.wait([self._future], timeout)
         if self._future.done():
             self._finish()
@@ -429,6 +430,8 @@ class _SignalBridge:
                 self.requests += 1
                 os.kill(os.getpid(), signal.SIGTERM)
             else:
+                import ctypes
+
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(_Terminated))
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -476,8 +479,8 @@ class _Watcher:
                 elif message == _TERM:
                     _bridge.request()
         except Exception as exc:
-            logger.warning("terminate() will not reach this process: Redis at %s: %s",
-                           self.namespace.params.address, exc)
+            log = logger.debug if self.stopped.is_set() else logger.warning  # ended: nothing to reach
+            log("terminate() will not reach this process: Redis at %s: %s", self.namespace.params.address, exc)
 
 
 class ProcessRunner:
@@ -511,6 +514,8 @@ class ProcessRunner:
             except SystemExit as exc:
                 exitcode, error = _exit_status(exc)
             except BaseException:
+                import traceback
+
                 exitcode = 1
                 error = f"Process {process.name}:\n{traceback.format_exc()}"
             finally:

@@ -131,7 +131,7 @@ class Runtime:
         if executor is self._shared:
             return
         with _lock:
-            if len(self._idle) < max(2, os.cpu_count() or 1):
+            if len(self._idle) < max(4, 2 * (os.cpu_count() or 1)):
                 self._idle.append(executor)
                 return
         executor.close(wait_for_pending=False)
@@ -314,6 +314,13 @@ def _register_exit_handler() -> None:
 
 
 def _at_exit() -> None:
+    shutdown()
+
+
+def shutdown() -> None:
+    """What the program does at exit: join its processes (terminating daemonic ones) and delete
+    its keys from Redis. Objects made before stop working."""
+    global _owner
     for hook in _exit_hooks:
         try:
             hook()
@@ -329,3 +336,4 @@ def _at_exit() -> None:
             logger.warning("Could not delete this program's keys from Redis at %s (they expire in %d s):"
                            " %s", owner.namespace.params.address, owner.namespace.expiry, exc)
     _owned.clear()
+    _owner = None

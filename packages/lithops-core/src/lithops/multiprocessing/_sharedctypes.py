@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from lithops.multiprocessing import _runtime
 from lithops.multiprocessing._redis import RedisObject
@@ -270,6 +270,15 @@ def RawArray(typecode_or_type: Any, size_or_initializer: int | Iterable[Any]) ->
     return SharedArray(typecode_or_type, size_or_initializer)
 
 
+@overload
+def Value(typecode_or_type: Any, *args: Any, lock: Literal[False], ctx: Any = None) -> SharedValue: ...
+
+
+@overload
+def Value(typecode_or_type: Any, *args: Any, lock: Literal[True] | Lock | RLock = True,
+          ctx: Any = None) -> Synchronized: ...
+
+
 def Value(typecode_or_type: Any, *args: Any, lock: Any = True, ctx: Any = None) -> SharedValue:
     """A shared ctypes value, e.g. ``Value('i', 0)``, with a lock (``get_lock()``) unless
     ``lock=False``; ``lock`` may also be a ``Lock`` or ``RLock`` to use."""
@@ -277,6 +286,16 @@ def Value(typecode_or_type: Any, *args: Any, lock: Any = True, ctx: Any = None) 
     if resolved is None:
         return SharedValue(typecode_or_type, *args)
     return Synchronized(typecode_or_type, *args, lock=resolved)
+
+
+@overload
+def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, lock: Literal[False],
+          ctx: Any = None) -> SharedArray: ...
+
+
+@overload
+def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *,
+          lock: Literal[True] | Lock | RLock = True, ctx: Any = None) -> SynchronizedArray: ...
 
 
 def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, lock: Any = True,
