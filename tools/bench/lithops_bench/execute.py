@@ -18,7 +18,8 @@ from .targets import Target
 
 logger = logging.getLogger(__name__)
 
-TOOLS_DIR = Path(__file__).resolve().parent.parent
+#: Put on the runners' PYTHONPATH: the directory holding this package.
+BENCH_DIR = Path(__file__).resolve().parent.parent
 #: How long the processes a runner left behind (a lithops cleaner...) may take to finish.
 _LEFTOVER_GRACE_SECONDS = 10.0
 
@@ -81,7 +82,7 @@ def run_case(
 
 
 def _run_runner(python: Path, job: JSONDict, env_extra: dict[str, str], timeout: float) -> dict[str, Any]:
-    """Starts ``python -m bench.runner`` on ``job`` in a fresh directory and returns its result file."""
+    """Starts ``python -m lithops_bench.runner`` on ``job`` in a fresh directory and returns its result file."""
     with tempfile.TemporaryDirectory(prefix="lithops-bench-") as tmp:
         work = Path(tmp)
         job_file, result_file, log_file = work / "job.json", work / "result.json", work / "runner.log"
@@ -89,10 +90,10 @@ def _run_runner(python: Path, job: JSONDict, env_extra: dict[str, str], timeout:
         cwd.mkdir()
         job_file.write_text(json.dumps(job))
         env = {**os.environ, **env_extra}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOOLS_DIR), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH")) if p)
         with log_file.open("wb") as log:
             proc = subprocess.Popen(
-                [str(python), "-m", "bench.runner", str(job_file), str(result_file)],
+                [str(python), "-m", "lithops_bench.runner", str(job_file), str(result_file)],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,

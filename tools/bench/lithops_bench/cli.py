@@ -24,9 +24,9 @@ from .report import build_rows, markdown_table, problems, rows_json
 from .targets import DEFAULT_TARGETS, Target, build_targets
 from .workloads import discover
 
-logger = logging.getLogger("bench")
+logger = logging.getLogger("lithops_bench")
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
 def _csv(value: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The functions the workloads send to the targets.
 
-They live in their own module, importable by name in every worker (``tools/`` is on the workers'
-``PYTHONPATH``), so every target receives them by reference, the same way, and none of them pays
+They live in their own module, importable by name in every worker (``tools/bench`` is on the
+workers' ``PYTHONPATH``), so every target receives them by reference, the same way, and none of them pays
 for shipping bench code by value.
 """
 

@@ -1,6 +1,6 @@
 """Runs one workload variant on one target, inside that target's interpreter.
 
-``python -m bench.runner JOB_FILE RESULT_FILE``, with ``tools/`` on ``PYTHONPATH``. The job file
+``python -m lithops_bench.runner JOB_FILE RESULT_FILE``, with ``tools/bench`` on ``PYTHONPATH``. The job file
 holds ``{"target": <runner spec>, "workload": name, "params": {...}, "repeats": n}``; the result
 file gets ``{"ok": true, "version": ..., "timings": [...]}`` or ``{"ok": false, "error": ...}``.
 Files rather than stdout, because the libraries under test may print.

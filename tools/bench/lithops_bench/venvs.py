@@ -17,7 +17,7 @@ from .api import BenchError
 
 logger = logging.getLogger(__name__)
 
-VENVS_DIR = Path(__file__).resolve().parent / ".venvs"
+VENVS_DIR = Path(__file__).resolve().parent.parent / ".venvs"
 _MARKER = "bench-requirements.txt"
 
 

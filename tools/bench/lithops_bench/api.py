@@ -119,11 +119,11 @@ class Adapter(Protocol):
 
 
 class Workload(abc.ABC):
-    """A benchmark workload. Subclass it in a module of ``bench/workloads/`` and list the instance
+    """A benchmark workload. Subclass it in a module of ``lithops_bench/workloads/`` and list the instance
     in that module's ``WORKLOADS`` tuple; the registry finds it by itself.
 
     ``variants`` runs in the orchestrator, ``run`` inside each target's interpreter: keep module
-    imports to the standard library and ``bench``, and import anything heavier inside ``run``.
+    imports to the standard library and ``lithops_bench``, and import anything heavier inside ``run``.
     """
 
     #: Short unique name used by ``--workloads`` and in the table (``"W2"``).
