@@ -16,8 +16,13 @@ __all__ = ["WorkerEnvironment", "handle_payload", "run_batch", "run_batch_isolat
 _ENV: WorkerEnvironment | None = None
 
 
-def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True) -> dict[str, Any]:
+def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True,
+                   deadline: float | None = None) -> dict[str, Any]:
     """Run the calls of one invocation payload (``CallBatch.to_json()``), reporting to storage.
+
+    ``deadline`` (a ``time.monotonic()`` value, with ``isolate``) bounds every call: an entry point
+    passes the end of its invocation minus a margin, so that calls are reported as timed out
+    before the provider stops the invocation.
 
     Returns a small summary (call ids and whether each succeeded) for the provider's response.
     """
@@ -32,5 +37,8 @@ def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True) 
     def record(report: Any) -> None:
         outcomes[report.call_id] = bool(report.status["success"])
 
-    (run_batch_isolated if isolate else run_batch)(batch, _ENV, record)
+    if isolate:
+        run_batch_isolated(batch, _ENV, record, deadline=deadline)
+    else:
+        run_batch(batch, _ENV, record)
     return {"executor_id": batch.executor_id, "job_id": batch.job_id, "calls": outcomes}

@@ -49,8 +49,14 @@ def describe_exit(status: int, timeout: float | None = None) -> BaseException:
 
 
 def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportFn | None = None,
-                       package: bytes | None = None) -> None:
-    """Like :func:`lithops.worker.handler.run_batch`, each call in a forked child process."""
+                       package: bytes | None = None, deadline: float | None = None) -> None:
+    """Like :func:`lithops.worker.handler.run_batch`, each call in a forked child process.
+
+    Args:
+        deadline: a ``time.monotonic()`` value no call may run past, whatever its timeout: the end
+            of a cloud invocation minus the time needed to report, so that a call is stopped and
+            reported as timed out before the provider ends the whole invocation.
+    """
     base_stats: dict[str, Any] = {"worker_start_tstamp": time.time(), "worker_cold_start": env.batches_run == 0}
     env.batches_run += 1
     try:
@@ -62,6 +68,7 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
             _deliver(batch, env, _status(batch, call_id, dict(base_stats), failure), None, report)
         return
     for call_id, kwargs in zip(batch.call_ids, calls):
+        timeout = batch.timeout if deadline is None else max(0.1, min(batch.timeout, deadline - time.monotonic()))
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child
@@ -74,13 +81,13 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
             finally:
                 os._exit(0)
         os.close(write_fd)
-        status, output = _collect(batch, call_id, pid, read_fd, dict(base_stats))
+        status, output = _collect(batch, call_id, pid, read_fd, dict(base_stats), timeout)
         _deliver(batch, env, status, output, report)
 
 
 def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int,
-             stats: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
-    deadline = time.monotonic() + batch.timeout
+             stats: dict[str, Any], timeout: float) -> tuple[dict[str, Any], bytes | None]:
+    deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     timed_out = False
     with os.fdopen(read_fd, "rb", buffering=0) as pipe:
@@ -104,5 +111,5 @@ def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int,
             return status, output
         except Exception:  # truncated: the child died while writing
             pass
-    error = describe_exit(exit_status, batch.timeout if timed_out else None)
+    error = describe_exit(exit_status, round(timeout, 1) if timed_out else None)
     return _status(batch, call_id, stats, pack_exception(error)), None
