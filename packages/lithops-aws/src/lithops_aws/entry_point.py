@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 __all__ = ["handler"]
@@ -29,12 +30,26 @@ def _without_credentials(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "storage": {**storage, "config": config}}
 
 
+def invocation_deadline(context: Any) -> float | None:
+    """The ``time.monotonic()`` value by which every call must be stopped and reported.
+
+    Lambda ends an invocation at its timeout, and a call still running then would have no status at
+    all; the worker stops calls at this deadline instead and reports them as timed out. The margin
+    leaves time to write the status.
+    """
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    left = float(remaining()) / 1000
+    return time.monotonic() + max(0.5, left - min(10.0, max(2.0, left * 0.1)))
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run the calls of ``event`` and return a summary: call ids and whether each succeeded.
 
     Args:
         event: the invocation payload, ``CallBatch.to_json()``.
-        context: the Lambda context (unused: each call's timeout comes with the payload).
+        context: the Lambda context: its remaining time bounds the calls (:func:`invocation_deadline`).
     """
     # Executors created inside a call (nested jobs) report through storage.
     os.environ["LITHOPS_WORKER"] = "1"
@@ -46,4 +61,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", "")
     logger.info("Invocation %s: %d calls of job %s-%s", request_id, len(event.get("call_ids") or ()),
                 event.get("executor_id"), event.get("job_id"))
-    return handle_payload(_without_credentials(event))
+    return handle_payload(_without_credentials(event), deadline=invocation_deadline(context))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import queue
 import re
 import sys
@@ -203,6 +204,7 @@ class LambdaBackend:
             ])
         # (runtime, memory) -> function name; plain dict operations are atomic across threads.
         self._functions: dict[tuple[str, int], str] = {}
+        self._refused: dict[tuple[str, int], RuntimeMismatchError] = {}
         self._deploy_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -260,16 +262,16 @@ class LambdaBackend:
     def get_runtime_info(self) -> RuntimeInfo:
         """The configured runtime at the configured memory, deployed first when missing.
 
-        Raises:
-            RuntimeMismatchError: it was deployed by another lithops version (with the command
-                that updates it).
+        A runtime deployed by another lithops version is reported here with a warning and refused
+        at the first invocation (:class:`RuntimeMismatchError`, with the command that updates it),
+        so that ``lithops runtime update`` itself can still read this information.
         """
         meta = self._runtime_meta(self.runtime_name, self.memory)
-        # The worker kills a call at its timeout and reports it; leave it time to do so before
-        # Lambda stops the whole invocation.
-        margin = min(5.0, self.timeout * 0.1)
+        mismatch = self._version_mismatch(self.runtime_name, self.memory, meta)
+        if mismatch is not None:
+            logger.warning("%s", mismatch)
         return RuntimeInfo(runtime_name=self.runtime_name, runtime_memory=self.memory,
-                           runtime_timeout=max(1.0, self.timeout - margin),
+                           runtime_timeout=self.timeout,
                            max_workers=int(self.config.get("max_workers") or 1000),
                            python_version=str(meta["python_version"]),
                            lithops_version=str(meta["lithops_version"]))
@@ -279,25 +281,40 @@ class LambdaBackend:
         if meta is None:
             logger.info("Runtime %s (%d MiB) is not deployed in %s: deploying it", runtime_name, memory, self.region)
             meta = self.deploy_runtime(runtime_name, memory, self.timeout)
-        client = lithops_version()
-        if meta.get("lithops_version") != client:
-            raise RuntimeMismatchError(
-                f"The aws_lambda runtime {runtime_name!r} ({memory} MiB, function {meta.get('function_name')})"
-                f" was deployed with lithops {meta.get('lithops_version')}, this client runs lithops {client}."
-                f" Update it with: {self._rebuild_command(runtime_name)}"
-                f" (for a container image runtime, rebuild the image with this lithops version first)."
-            )
-        self._functions[(runtime_name, memory)] = str(meta["function_name"])
         return meta
 
+    def _version_mismatch(self, runtime_name: str, memory: int, meta: Mapping[str, Any]) -> RuntimeMismatchError | None:
+        client = lithops_version()
+        if meta.get("lithops_version") == client:
+            return None
+        return RuntimeMismatchError(
+            f"The aws_lambda runtime {runtime_name!r} ({memory} MiB, function {meta.get('function_name')})"
+            f" was deployed with lithops {meta.get('lithops_version')}, this client runs lithops {client}."
+            f" Update it with: {self._rebuild_command(runtime_name)}"
+            " (for a container image runtime, rebuild the image with this lithops version first)."
+        )
+
     def _function_for(self, runtime_name: str, memory: int) -> str:
-        function = self._functions.get((runtime_name, memory))
+        """The function running ``runtime_name`` at ``memory`` MiB, deployed when missing.
+
+        Raises:
+            RuntimeMismatchError: the function runs another lithops version.
+        """
+        key = (runtime_name, memory)
+        function = self._functions.get(key)
         if function is not None:
             return function
         with self._deploy_lock:  # one deployment per (runtime, memory), whatever the number of threads
-            function = self._functions.get((runtime_name, memory))
+            if key in self._refused:
+                raise self._refused[key]
+            function = self._functions.get(key)
             if function is None:
-                function = str(self._runtime_meta(runtime_name, memory)["function_name"])
+                meta = self._runtime_meta(runtime_name, memory)
+                mismatch = self._version_mismatch(runtime_name, memory, meta)
+                if mismatch is not None:
+                    self._refused[key] = mismatch
+                    raise mismatch
+                function = self._functions[key] = str(meta["function_name"])
         return function
 
     # invocation
@@ -472,7 +489,7 @@ class LambdaBackend:
         python_version = str(spec.get("python_version") or client_python())
         version = lithops_version()
         settings: dict[str, Any] = {
-            "Role": role, "Timeout": int(min(900, max(1, timeout))), "MemorySize": memory,
+            "Role": role, "Timeout": min(900, max(1, math.ceil(timeout))), "MemorySize": memory,
             "Description": f"lithops runtime {runtime_name} (lithops {version}, Python {python_version})",
             "Environment": {"Variables": {
                 **{str(k): str(v) for k, v in (self.config.get("env_vars") or {}).items()},
@@ -498,6 +515,7 @@ class LambdaBackend:
                 "python_version": python_version, "lithops_version": version}
         self._write_json(self._meta_key(runtime_name, memory), meta)
         self._functions[(runtime_name, memory)] = function
+        self._refused.pop((runtime_name, memory), None)
         return meta
 
     def _network_settings(self) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lambda_emulator import Emulator, EmulatorUnavailable, check_available, lambda_emulators, unpack_runtime
+from lambda_emulator import (
+    Emulator,
+    EmulatorUnavailable,
+    LambdaRuntime,
+    check_available,
+    lambda_emulators,
+    unpack_runtime,
+)
 from lambda_setup import ASSUME_ROLE_POLICY, EMULATORS, FUNCTION_TIMEOUT, REGION, boto3_client, make_config
 from lithops_testkit.s3_servers import S3Server
 
@@ -38,8 +45,7 @@ def lambda_bucket(moto_server: S3Server) -> str:
 
 
 @pytest.fixture(scope="session")
-def emulators(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Emulator]]:
-    """RIEs running the backend's own function zip and dependency layer."""
+def lambda_runtime(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> LambdaRuntime:
     try:
         check_available()
     except EmulatorUnavailable as exc:
@@ -54,7 +60,14 @@ def emulators(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -
     # The function's environment, as Lambda would set it from the execution role and region.
     env = {"AWS_ACCESS_KEY_ID": moto_server.access_key_id, "AWS_SECRET_ACCESS_KEY": moto_server.secret_access_key,
            "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
-    with lambda_emulators(EMULATORS, pythonpath, env, root / "logs", function_timeout=FUNCTION_TIMEOUT) as running:
+    return LambdaRuntime(root, pythonpath, env)
+
+
+@pytest.fixture(scope="session")
+def emulators(lambda_runtime: LambdaRuntime) -> Iterator[list[Emulator]]:
+    """RIEs running the backend's own function zip and dependency layer."""
+    with lambda_emulators(EMULATORS, lambda_runtime.pythonpath, lambda_runtime.env, lambda_runtime.root / "logs",
+                          function_timeout=FUNCTION_TIMEOUT) as running:
         yield running
 
 

@@ -40,6 +40,15 @@ class Emulator:
     log: Path
 
 
+@dataclass(frozen=True)
+class LambdaRuntime:
+    """The backend's zip runtime unpacked as Lambda unpacks it, and the function's environment."""
+
+    root: Path
+    pythonpath: str
+    env: dict[str, str]
+
+
 def emulators_dir() -> Path:
     return Path(os.environ.get("LITHOPS_EMULATORS_DIR") or Path.home() / ".cache" / "lithops-emulators")
 

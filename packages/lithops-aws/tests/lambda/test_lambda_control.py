@@ -14,7 +14,7 @@ from typing import Any
 import lithops
 import pytest
 from lambda_setup import REGION, boto3_client, make_config
-from lithops.errors import ConfigError, LithopsError, RuntimeMismatchError
+from lithops.errors import ConfigError, InvocationError, LithopsError, RuntimeMismatchError
 from lithops_aws import _lambda_image
 from lithops_aws.lambda_ import LambdaBackend, client_python, lithops_version
 from lithops_testkit.s3_servers import S3Server
@@ -42,7 +42,7 @@ def test_deploy_list_delete(moto_server: S3Server, lambda_role: str, lambda_buck
         function = f"lithops-default-py{PY}-320mb"
         assert backend.function_name("default", 320) == function
         assert fexec.runtime_info["python_version"] == client_python()
-        assert fexec.runtime_info["runtime_timeout"] < 30  # the worker stops calls before Lambda does
+        assert fexec.runtime_info["runtime_timeout"] == 30
 
         lam = boto3_client(moto_server, "lambda")
         described = lam.get_function(FunctionName=function)
@@ -115,6 +115,10 @@ def test_function_name_collision_is_refused(moto_server: S3Server, lambda_role: 
     assert lam.get_function(FunctionName=function)["Configuration"]["Handler"] == "app.handler"
 
 
+def _inc(x: int) -> int:
+    return x + 1
+
+
 def test_version_mismatch_names_the_update_command(moto_server: S3Server, lambda_role: str,
                                                     lambda_bucket: str) -> None:
     config = make_config(moto_server, lambda_role, lambda_bucket, runtime_memory=448)
@@ -126,8 +130,16 @@ def test_version_mismatch_names_the_update_command(moto_server: S3Server, lambda
     boto3_client(moto_server, "s3").put_object(
         Bucket=lambda_bucket, Key=f"lithops.runtimes/aws_lambda/{REGION}/{function}.meta.json",
         Body=json.dumps(meta).encode())
-    with pytest.raises(RuntimeMismatchError, match="lithops runtime update default -b aws_lambda -s aws_s3"):
-        lithops.FunctionExecutor(config=config)
+    # Refused when the executor is created or, at the latest, at the first invocation; nothing runs.
+    command = "lithops runtime update default -b aws_lambda -s aws_s3"
+    with (pytest.raises((RuntimeMismatchError, InvocationError), match=command) as info,
+          lithops.FunctionExecutor(config=config) as fexec):
+        fexec.call_async(_inc, 1).result(timeout=60)
+    assert "3.8.0" in str(info.value)
+    # The update command redeploys it (the CLI calls deploy_runtime) and calls run again.
+    with lithops.FunctionExecutor(config=make_config(moto_server, lambda_role, lambda_bucket, runtime_memory=320)) as fexec:
+        _backend(fexec).deploy_runtime("default", 448, 30)
+    assert _meta(moto_server, lambda_bucket, function)["lithops_version"] == lithops_version()
 
 
 def test_out_of_range_settings(moto_server: S3Server, lambda_role: str, lambda_bucket: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import lithops
 import pytest
 from fake_lambda import FORWARD, Answer, fake_lambda
-from lambda_emulator import Emulator
+from lambda_emulator import Emulator, LambdaRuntime, lambda_emulators
 from lambda_setup import boto3_client
 from lithops.errors import FunctionTimeoutError, InvocationError
 from lithops_aws.lambda_ import ASYNC_PAYLOAD_LIMIT, LambdaBackend
@@ -106,14 +106,30 @@ def test_lambda_refusing_a_payload_as_too_large(rie_config: dict[str, Any]) -> N
 
 
 def test_call_over_the_runtime_timeout_fails_with_function_timeout(rie_config: dict[str, Any]) -> None:
-    # runtime_timeout bounds every call; the worker stops the call before Lambda stops the invocation.
+    # runtime_timeout bounds every call that sets no timeout of its own.
     with lithops.FunctionExecutor(config=_with(rie_config, runtime_timeout=4)) as fexec:
         start = time.monotonic()
         future = fexec.call_async(_sleep, 60)
-        with pytest.raises(FunctionTimeoutError, match="timeout of 3.6 s"):
+        with pytest.raises(FunctionTimeoutError, match="timeout of 4 s"):
             future.result(timeout=60)
         assert time.monotonic() - start < 30
         assert fexec.call_async(_sleep, 0.1).result() == 0.1  # the emulator is free again
+
+
+def test_lambda_timeout_shorter_than_the_call_timeout(rie_config: dict[str, Any], lambda_runtime: LambdaRuntime,
+                                                      tmp_path: Path) -> None:
+    # A function deployed with an 8 s timeout, a call allowed 50 s: the handler bounds the call by the
+    # invocation's remaining time, so the call is reported as timed out before Lambda ends the
+    # invocation (which would leave it with no status until the client gives up on it).
+    with lambda_emulators(1, lambda_runtime.pythonpath, lambda_runtime.env, tmp_path, function_timeout=8) as short:
+        config = _with(rie_config, invoke_endpoints=[short[0].endpoint])
+        with lithops.FunctionExecutor(config=config) as fexec:
+            start = time.monotonic()
+            future = fexec.call_async(_sleep, 60, timeout=50)
+            with pytest.raises(FunctionTimeoutError):
+                future.result(timeout=60)
+            assert time.monotonic() - start < 20
+        assert "Task timed out" not in short[0].log.read_text()
 
 
 def test_runtime_memory_per_job_deploys_that_size(rie_config: dict[str, Any], moto_server: S3Server) -> None:
