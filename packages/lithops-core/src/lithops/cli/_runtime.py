@@ -47,13 +47,32 @@ def _timeout(config: dict[str, Any], compute: ComputeBackend, timeout: float | N
     return float(compute.get_runtime_info().get("runtime_timeout") or config["lithops"]["execution_timeout"])
 
 
-def _save_meta(config: dict[str, Any], compute: ComputeBackend, store: Storage, name: str,
-               memory: int | None, meta: dict[str, Any]) -> str:
+def _meta_key(config: dict[str, Any], compute: ComputeBackend, name: str, memory: int | None) -> str:
     from lithops import keys
 
-    key = keys.runtime_meta_key(config["lithops"]["backend"], compute.get_runtime_key(name, memory))
-    store.put_object(store.bucket, key, json.dumps(meta, indent=2, default=str).encode())
-    return key
+    return keys.runtime_meta_key(config["lithops"]["backend"], compute.get_runtime_key(name, memory))
+
+
+def _etag(store: Storage, key: str) -> str | None:
+    from lithops.errors import StorageNoSuchBucketError, StorageNoSuchKeyError
+
+    try:
+        return store.head_object(store.bucket, key).get("etag") or "present"
+    except (StorageNoSuchKeyError, StorageNoSuchBucketError):
+        return None
+
+
+def _deploy(config: dict[str, Any], compute: ComputeBackend, store: Storage, name: str,
+            memory: int | None, timeout: float) -> dict[str, Any]:
+    """Deploy, and record the runtime's metadata at ``lithops.runtimes/<backend>/<key>.meta.json``
+    unless the backend recorded it itself during the deployment."""
+    key = _meta_key(config, compute, name, memory)
+    before = _etag(store, key)
+    meta = compute.deploy_runtime(name, memory, timeout)
+    after = _etag(store, key)
+    if after is None or after == before:
+        store.put_object(store.bucket, key, json.dumps(meta, indent=2, default=str).encode())
+    return meta
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,8 +111,7 @@ def deploy(name: str | None, memory: int | None, timeout: float | None, config_f
     """Deploy the runtime NAME (default: the configured one) so that calls can run on it."""
     with _backend(config_file, backend, storage) as (config, compute, store):
         name = _default_name(compute, name)
-        meta = compute.deploy_runtime(name, memory, _timeout(config, compute, timeout))
-        _save_meta(config, compute, store, name, memory, meta)
+        meta = _deploy(config, compute, store, name, memory, _timeout(config, compute, timeout))
         versions = ", ".join(f"{k.replace('_version', '')} {v}" for k, v in meta.items() if k.endswith("_version"))
         click.echo(f"Runtime {name!r} deployed on backend {config['lithops']['backend']!r}"
                    + (f" with {memory} MiB" if memory else "") + (f" ({versions})" if versions else ""))
@@ -125,8 +143,7 @@ def update(name: str | None, config_file: str | None, backend: str | None, stora
         deployed = [(n, memory) for n, memory, _ in compute.list_runtimes(name)] or [(name, None)]
         timeout = _timeout(config, compute, None)
         for runtime_name, memory in deployed:
-            meta = compute.deploy_runtime(runtime_name, memory, timeout)
-            _save_meta(config, compute, store, runtime_name, memory, meta)
+            _deploy(config, compute, store, runtime_name, memory, timeout)
             click.echo(f"Runtime {runtime_name!r}" + (f" ({memory} MiB)" if memory else "")
                        + f" updated on backend {config['lithops']['backend']!r}")
 
@@ -138,13 +155,11 @@ def update(name: str | None, config_file: str | None, backend: str | None, stora
 def delete(name: str, memory: int | None, config_file: str | None, backend: str | None,
            storage: str | None) -> None:
     """Delete the runtime NAME (every memory size, or only --memory)."""
-    from lithops import keys
-
     with _backend(config_file, backend, storage) as (config, compute, store):
         backend_id = config["lithops"]["backend"]
         memories = [memory] if memory is not None else (
             [m for _, m, _ in compute.list_runtimes(name)] or [None])
         for size in memories:
             compute.delete_runtime(name, size)
-            store.delete_object(store.bucket, keys.runtime_meta_key(backend_id, compute.get_runtime_key(name, size)))
+            store.delete_object(store.bucket, _meta_key(config, compute, name, size))
         click.echo(f"Runtime {name!r} deleted from backend {backend_id!r}")
