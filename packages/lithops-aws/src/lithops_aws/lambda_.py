@@ -510,6 +510,9 @@ class LambdaBackend:
             arn = self._create_function(function, spec, settings, code, runtime_name, version)
         else:
             arn = self._update_function(function, existing, settings, code)
+        # Lambda retries a failed asynchronous invocation twice by default, which would run calls
+        # again behind the client's back; retries are the user's choice (RetryingFunctionExecutor).
+        self._lambda.put_function_event_invoke_config(FunctionName=function, MaximumRetryAttempts=0)
         meta = {"runtime_name": runtime_name, "runtime_memory": memory, "runtime_timeout": settings["Timeout"],
                 "function_name": function, "function_arn": arn, "kind": spec["kind"], "region": self.region,
                 "python_version": python_version, "lithops_version": version}

@@ -54,6 +54,8 @@ def test_deploy_list_delete(moto_server: S3Server, lambda_role: str, lambda_buck
         assert settings["Role"] == lambda_role
         assert settings["Environment"]["Variables"]["MY_SETTING"] == "1"
         assert len(settings["Layers"]) == 1  # lithops' dependencies
+        # Lambda must not run a call again by itself after a failed asynchronous invocation.
+        assert lam.get_function_event_invoke_config(FunctionName=function)["MaximumRetryAttempts"] == 0
 
         meta = _meta(moto_server, lambda_bucket, function)
         assert meta["python_version"] == client_python()
