@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -28,7 +28,7 @@ from lithops.status import pack_exception
 from lithops.worker.handler import WorkerEnvironment, write_to_storage
 from lithops.worker.isolation import describe_exit
 
-from lithops_localhost._worker import SLOT
+from lithops_localhost._worker import RAW_FRAME_MIN, SLOT
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +135,16 @@ class WorkerPool:
         worker.task = task
         worker.reported = task.first_call
         worker.timed_out = False
+        batch = task.batch
+        data_follows = batch.data is not None and len(batch.data) >= RAW_FRAME_MIN
+        if data_follows:
+            batch = replace(batch, data=None)
         try:
-            worker.conn.send_bytes(pickle.dumps(("batch", task.token, task.batch, package, task.first_call), _PROTOCOL))
+            worker.conn.send_bytes(pickle.dumps(("batch", task.token, batch, package, task.first_call,
+                                                 data_follows), _PROTOCOL))
+            if data_follows:
+                assert task.batch.data is not None
+                worker.conn.send_bytes(task.batch.data)
         except OSError:
             return  # the worker died; the I/O loop notices and resumes the task elsewhere
         worker.functions.add(task.batch.function_hash)
@@ -171,6 +179,8 @@ class WorkerPool:
         try:
             while True:
                 message = pickle.loads(worker.conn.recv_bytes())
+                if message[0] == "report" and message[3]:
+                    message[2].output = worker.conn.recv_bytes()
                 self._handle(worker, message)
                 if not worker.conn.poll():
                     return

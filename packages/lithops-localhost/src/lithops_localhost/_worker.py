@@ -3,9 +3,13 @@
 Started as ``python -m lithops_localhost._worker CONN_FD SLOT_FD``. Messages are pickled tuples
 over a ``multiprocessing.connection.Connection``:
 
-- from the pool: ``("init", storage_configs)``, ``("batch", token, batch, package, first_call)``,
-  ``("stop",)``
-- to the pool: ``("report", token, CallReport)`` per call, ``("done", token)`` per batch.
+- from the pool: ``("init", storage_configs)``, ``("batch", token, batch, package, first_call,
+  data_follows)``, ``("stop",)``
+- to the pool: ``("report", token, CallReport, output_follows)`` per call, ``("done", token)`` per
+  batch.
+
+Large call data and outputs travel as a raw frame right after their message (``*_follows``), so
+they are copied once, not pickled again inside the message.
 
 Before each call the worker writes ``(token, index, start_ns)`` into a shared memory slot, so the
 pool knows which call is running and since when without a message per call.
@@ -19,9 +23,12 @@ import pickle
 import struct
 import sys
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 SLOT = struct.Struct("<qqq")  # token, call index, start time (ns)
+#: Data and outputs larger than this travel as their own frame.
+RAW_FRAME_MIN = 64 * 1024
 
 
 def main(conn_fd: int, slot_fd: int) -> None:
@@ -42,10 +49,18 @@ def main(conn_fd: int, slot_fd: int) -> None:
             return
         if message[0] == "stop":
             return
-        _, token, batch, package, first_call = message
+        _, token, batch, package, first_call, data_follows = message
+        if data_follows:
+            batch = replace(batch, data=conn.recv_bytes())
 
         def report(call_report: CallReport, token: int = token) -> None:
-            conn.send_bytes(dumps(("report", token, call_report), protocol))
+            output = call_report.output
+            if output is not None and len(output) >= RAW_FRAME_MIN:
+                call_report.output = None
+                conn.send_bytes(dumps(("report", token, call_report, True), protocol))
+                conn.send_bytes(output)
+            else:
+                conn.send_bytes(dumps(("report", token, call_report, False), protocol))
 
         def before_call(index: int, token: int = token) -> None:
             SLOT.pack_into(slot, 0, token, index, time.time_ns())
