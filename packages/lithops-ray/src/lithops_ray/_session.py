@@ -57,8 +57,13 @@ def acquire(config: Mapping[str, Any]) -> Connection:
     import ray
 
     address = config.get("address") or None
+    explicit = address not in (None, "local", "auto")
+    if explicit:
+        check_reachable(str(address), float(config.get("connect_timeout") or 10))
     with _lock:
         if ray.is_initialized():
+            if explicit:
+                _check_same_cluster(str(address))
             if _users == 0:
                 logger.debug("Using the Ray connection this process already has")
             _users += 1
@@ -71,7 +76,6 @@ def acquire(config: Mapping[str, Any]) -> Connection:
             if config.get("temp_dir"):
                 kwargs["_temp_dir"] = str(config["temp_dir"])
         else:
-            check_reachable(str(address), float(config.get("connect_timeout") or 10))
             kwargs["address"] = address
         try:
             ray.init(**kwargs)
@@ -102,6 +106,56 @@ def release() -> None:
             logger.debug("Disconnected from Ray")
 
 
+def _check_same_cluster(address: str) -> None:
+    """An explicit address must name the cluster this process is already connected to.
+
+    Raises:
+        ConfigError: the process is connected to another cluster (Ray allows one per process).
+    """
+    if address.startswith("ray://") or _client_mode():
+        return  # Ray Client does not say which server it is connected to
+    import ray
+
+    context: Any = ray.get_runtime_context()
+    current = str(getattr(context, "gcs_address", "") or "")
+    if current and _host_port(address, 6379) != _host_port(current, 6379):
+        raise ConfigError(
+            f"This process is already connected to the Ray cluster at {current!r}, and Ray allows one"
+            f" cluster per process: it cannot also use {address!r} (key 'address' of section 'ray')."
+            " Close the other executors (or call ray.shutdown()) first, or use the same address."
+        )
+
+
+def _split(address: str, default_port: int) -> tuple[str, int]:
+    """``(host, port)`` of ``HOST[:PORT]`` (IPv6 hosts in brackets).
+
+    Raises:
+        ConfigError: the port is not a number.
+    """
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif address.count(":") == 1:
+        host, _, port_text = address.partition(":")
+    else:  # no port, or a bare IPv6 address
+        host, port_text = address, ""
+    if port_text and not port_text.isdigit():
+        raise ConfigError(
+            f"The Ray address {address!r} (key 'address' of section 'ray') is not valid: use 'auto',"
+            " 'HOST:PORT' (the head's GCS port, 6379 by default) or 'ray://HOST:10001' (Ray Client)."
+        )
+    return host, int(port_text) if port_text else default_port
+
+
+def _host_port(address: str, default_port: int) -> tuple[str, int]:
+    host, port = _split(address, default_port)
+    try:
+        host = str(socket.getaddrinfo(host, None)[0][4][0])
+    except (OSError, IndexError):
+        pass
+    return host, port
+
+
 def check_reachable(address: str, timeout: float) -> None:
     """Fail fast, naming the address, when nothing listens there (``auto`` is left to Ray).
 
@@ -110,17 +164,8 @@ def check_reachable(address: str, timeout: float) -> None:
     """
     if address == "auto":
         return
-    target = address.removeprefix("ray://")
-    default_port = RAY_CLIENT_PORT if address.startswith("ray://") else 6379
-    host, _, port_text = target.rpartition(":") if ":" in target else (target, "", "")
-    host = host.strip("[]") or target
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ConfigError(
-            f"The Ray address {address!r} (key 'address' of section 'ray') is not valid: use 'auto',"
-            " 'HOST:PORT' (the head's GCS port, 6379 by default) or 'ray://HOST:10001' (Ray Client)."
-        ) from None
+    client = address.startswith("ray://")
+    host, port = _split(address.removeprefix("ray://"), RAY_CLIENT_PORT if client else 6379)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass

@@ -14,6 +14,7 @@ a slow call's report travels as soon as it exists.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import pickle
@@ -41,6 +42,7 @@ _READ_SIZE = 1 << 20
 IN_CHILD_ENV = "LITHOPS_RAY_CALL_PROCESS"
 #: Exit code of a child whose handler itself failed (a bug, not the user's function).
 _HANDLER_FAILED = 70
+_PR_SET_PDEATHSIG = 1
 
 
 def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str,
@@ -102,11 +104,13 @@ class _Child:
         self._started = 0.0
         self._buffer = bytearray()
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
             os.close(read_fd)
+            _die_with_parent(parent)
             _child_main(batch, env, package, first_call, write_fd)
         os.close(write_fd)
         self.pid = pid
@@ -182,6 +186,22 @@ class _EOFType:
 
 
 _EOF = _EOFType()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when the Ray worker dies.
+
+    The child holds copies of the worker's sockets: while it lives, Ray would not notice that
+    the worker is gone.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os._exit(_HANDLER_FAILED)
 
 
 def _child_main(batch: CallBatch, env: WorkerEnvironment, package: bytes | None, first_call: int,

@@ -70,12 +70,16 @@ class RayBackend:
                 " submit the next job from the client, or use another backend inside the call."
             )
         self.config = dict(config)
-        self._num_cpus = float(self.config.get("num_cpus") or 1)
+        num_cpus = self.config.get("num_cpus")
+        self._num_cpus = float(num_cpus if num_cpus is not None else 1)
         if self._num_cpus <= 0:
             raise ConfigError("num_cpus in section 'ray' must be greater than 0")
         max_retries = int(self.config.get("max_retries") or 0)
         if max_retries < 0:
             raise ConfigError("max_retries in section 'ray' must be 0 or more")
+        max_workers = self.config.get("max_workers")
+        if max_workers is not None and int(max_workers) < 1:
+            raise ConfigError("max_workers in section 'ray' must be at least 1")
         memory = self.config.get("runtime_memory")
         if memory is not None and int(memory) <= 0:
             raise ConfigError("runtime_memory in section 'ray' must be a positive number of MB")
@@ -86,9 +90,7 @@ class RayBackend:
             import ray
 
             self._ray: Any = ray
-            self.max_workers = int(self.config.get("max_workers") or self._default_max_workers())
-            if self.max_workers < 1:
-                raise ConfigError("max_workers in section 'ray' must be at least 1")
+            self.max_workers = int(max_workers if max_workers is not None else self._default_max_workers())
             options: dict[str, Any] = {"num_cpus": self._num_cpus}
             if self.config.get("runtime_env"):
                 options["runtime_env"] = dict(self.config["runtime_env"])

@@ -1,0 +1,190 @@
+"""A real two-node Ray cluster on 127.0.0.1, for the tests of the ray backend.
+
+The head and a second node are started with ``ray start --block``, their temp dir in a short
+private directory and a marker variable in their environment, which every Ray process (GCS,
+raylets, workers) inherits. They are stopped by PID: every process of this user whose environment
+holds the marker is killed. Nothing here runs ``ray stop``, which would stop other people's clusters.
+
+Every node binds 127.0.0.1. Ray needs ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1`` to start a second
+node, and then rewrites a loopback head address into the machine's public IP, where nothing
+listens: the second node is started through a small wrapper that keeps 127.0.0.1.
+
+Each node's processes see ``LITHOPS_TEST_NODE`` (``head`` or ``second``), so a call can tell
+where it ran. The head offers 2 GB of Ray ``memory``, the second node 1 GB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from lithops_testkit.s3_servers import free_port
+
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+}
+os.environ.update(RAY_ENV)  # the test process is a Ray driver too
+
+HEAD_MEMORY_MB = 2048
+SECOND_MEMORY_MB = 1024
+OBJECT_STORE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """The session's cluster.
+
+    Attributes:
+        address: the head's GCS address, ``127.0.0.1:PORT``.
+        client_address: its Ray Client address, ``ray://127.0.0.1:PORT`` (``None`` without
+            ``ray[client]``).
+        temp_dir: the short directory holding Ray's files (and nothing else of the session).
+    """
+
+    address: str
+    client_address: str | None
+    temp_dir: Path
+
+
+def _ray_cli() -> str:
+    beside = Path(sys.executable).parent / "ray"
+    found = str(beside) if beside.is_file() else shutil.which("ray")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("The 'ray' command is not installed (CI must pip install ray)")
+        pytest.skip("The 'ray' command is not installed: pip install ray")
+    return found
+
+
+#: Runs ``ray start`` keeping a loopback head address as it is (see the module docstring).
+_LOOPBACK_RAY_START = """
+import sys
+import tempfile
+import ray._private.services as services
+services.resolve_ip_for_localhost = lambda host: host
+from ray.scripts.scripts import main
+sys.argv = ["ray", "start", *sys.argv[1:]]
+main()
+"""
+MARKER_VAR = "LITHOPS_RAY_TEST_CLUSTER"
+
+
+def start_node(args: list[str], name: str, marker: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **RAY_ENV, "LITHOPS_TEST_NODE": name, MARKER_VAR: marker}
+    command = [_ray_cli(), "start"]
+    if name != "head":
+        env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "1"  # Ray's switch for "multi-node clusters allowed"
+        command = [sys.executable, "-c", _LOOPBACK_RAY_START]
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [*command, "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
+             "--num-cpus=1", f"--object-store-memory={OBJECT_STORE_BYTES}",
+             f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+             f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}", *args],
+            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,
+        )
+
+
+def wait_for_nodes(port: int, count: int, processes: list[subprocess.Popen[bytes]],
+                    logs: list[Path], timeout: float = 240.0) -> None:
+    """Wait until the head answers and ``count`` nodes are alive.
+
+    Asked from a subprocess: the test process connects later, through lithops.
+    """
+    deadline = time.monotonic() + timeout
+
+    def check_alive() -> None:
+        for process, log in zip(processes, logs):
+            if process.poll() is not None:
+                pytest.fail(f"A Ray node exited with code {process.returncode}:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"The Ray cluster did not reach {count} nodes in {timeout:.0f} s")
+
+    while True:
+        check_alive()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            break
+        time.sleep(0.5)
+    probe = ("import ray, sys, time; ray.init(address=sys.argv[1], logging_level='ERROR')\n"
+             "while sum(1 for n in ray.nodes() if n['Alive']) < int(sys.argv[2]): time.sleep(0.5)\n")
+    prober = subprocess.Popen([sys.executable, "-c", probe, f"127.0.0.1:{port}", str(count)],
+                              env={**os.environ, **RAY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while prober.poll() is None:
+            check_alive()
+            time.sleep(0.5)
+    finally:
+        if prober.poll() is None:
+            prober.kill()
+            prober.wait()
+    if prober.returncode != 0:
+        pytest.fail(f"Could not query the Ray cluster at 127.0.0.1:{port} (exit code {prober.returncode})")
+
+
+def stop_cluster(processes: list[subprocess.Popen[bytes]], marker: str) -> None:
+    kill_marked_processes(marker)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    kill_marked_processes(marker)  # workers a raylet started while the others were dying
+
+
+def kill_marked_processes(marker: str) -> list[int]:
+    """SIGKILL this user's processes whose environment has ``MARKER_VAR=marker``; return their PIDs."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid() or needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue
+        killed.append(int(entry.name))
+    return killed
+
+
+@contextlib.contextmanager
+def two_node_cluster() -> Iterator[RayCluster]:
+    """Start the head and a second node, one CPU each, on 127.0.0.1; stop them on exit."""
+    # Unix socket paths under the temp dir must stay below 107 characters: keep it short.
+    temp_dir = Path(tempfile.mkdtemp(prefix="lr", dir="/tmp"))
+    marker = temp_dir.name
+    port, client_port = free_port(), free_port()
+    from ray._private.utils import get_ray_client_dependency_error
+
+    client_args = [] if get_ray_client_dependency_error() else [f"--ray-client-server-port={client_port}"]
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = [temp_dir / "head.log", temp_dir / "second.log"]
+    try:
+        processes.append(start_node(
+            ["--head", f"--port={port}", *client_args, "--include-dashboard=false", f"--dashboard-port={free_port()}",
+             f"--temp-dir={temp_dir}", f"--memory={HEAD_MEMORY_MB * 1024 * 1024}"], "head", marker, logs[0]))
+        wait_for_nodes(port, 1, processes, logs[:1])
+        processes.append(start_node(
+            [f"--address=127.0.0.1:{port}", f"--memory={SECOND_MEMORY_MB * 1024 * 1024}"], "second", marker,
+            logs[1]))
+        wait_for_nodes(port, 2, processes, logs)
+        yield RayCluster(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}" if client_args else None, temp_dir)
+    finally:
+        stop_cluster(processes, marker)
+        shutil.rmtree(temp_dir, ignore_errors=True)
