@@ -14,12 +14,10 @@ descriptors 1 and 2 (C extensions, child processes), is shown but not recorded.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 __all__ = ["LOGS_LIMIT", "CallOutput", "capture_output"]
@@ -60,11 +58,14 @@ class CallOutput:
             return value
 
 
-class _Tee(io.TextIOBase):
-    """Stands in for ``sys.stdout``/``sys.stderr``: writes through, and records for calls."""
+class _Tee:
+    """Stands in for ``sys.stdout``/``sys.stderr``: writes through, and records for calls.
+
+    A plain object rather than an ``io`` class: it is swapped in and out around every call, and
+    must cost next to nothing (no finalizer flushing the stream it wraps).
+    """
 
     def __init__(self, original: TextIO, router: _Router) -> None:
-        super().__init__()
         self.original = original
         self._router = router
 
@@ -73,7 +74,7 @@ class _Tee(io.TextIOBase):
         self._router.record(text)
         return written if written is not None else len(text)
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
@@ -90,19 +91,11 @@ class _Tee(io.TextIOBase):
         return True
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(self.original, "encoding", "utf-8"))
-
-    @property
-    def errors(self) -> str | None:  # type: ignore[override]
-        return getattr(self.original, "errors", None)
-
-    @property
     def buffer(self) -> Any:
         """The original binary buffer: binary writes are shown but not recorded."""
         return getattr(self.original, "buffer", None)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # encoding, errors, closed... of the original
         return getattr(self.original, name)
 
 
@@ -115,6 +108,8 @@ class _Router:
         self._stdout: _Tee | None = None
         self._stderr: _Tee | None = None
         self._retargeted: list[tuple[logging.StreamHandler[Any], Any]] = []
+        self._handlers_key: tuple[int, tuple[int, ...]] | None = None
+        self._handlers: list[logging.StreamHandler[Any]] = []
 
     def record(self, text: str) -> None:
         active = self._active
@@ -138,23 +133,32 @@ class _Router:
             if not self._active:
                 self._uninstall()
 
+    def _tee(self, current: _Tee | None, stream: TextIO | None) -> _Tee | None:
+        if stream is None:
+            return None
+        if current is not None and current.original is stream:
+            return current  # the same stream as last time: reuse its tee
+        return _Tee(stream, self)
+
     def _install(self) -> None:
         original_out, original_err = sys.stdout, sys.stderr
-        self._stdout = _Tee(original_out, self) if original_out is not None else None
-        self._stderr = _Tee(original_err, self) if original_err is not None else None
+        self._stdout = self._tee(self._stdout, original_out)
+        self._stderr = self._tee(self._stderr, original_err)
         if self._stdout is not None:
             sys.stdout = self._stdout
         if self._stderr is not None:
             sys.stderr = self._stderr
         # Handlers created before the call hold the original streams: point them at the tees.
-        targets = {id(original_out): self._stdout, id(original_err): self._stderr}
+        # (Without handlers, logging's last resort writes to the current sys.stderr: the tee.)
         self._retargeted = []
-        for handler in _stream_handlers():
-            tee = targets.get(id(handler.stream))
-            if tee is not None:
-                self._retargeted.append((handler, handler.stream))
-                handler.stream = tee
-        # Without handlers, logging's last resort writes to the current sys.stderr: the tee.
+        for handler in self._stream_handlers():
+            stream = handler.stream
+            if stream is original_out and self._stdout is not None:
+                self._retargeted.append((handler, stream))
+                handler.stream = self._stdout
+            elif stream is original_err and self._stderr is not None:
+                self._retargeted.append((handler, stream))
+                handler.stream = self._stderr
 
     def _uninstall(self) -> None:
         for handler, stream in self._retargeted:
@@ -166,25 +170,29 @@ class _Router:
             sys.stdout = self._stdout.original
         if self._stderr is not None and sys.stderr is self._stderr:
             sys.stderr = self._stderr.original
-        self._stdout = self._stderr = None
 
-
-def _stream_handlers() -> list[logging.StreamHandler[Any]]:
-    loggers: list[logging.Logger] = [logging.getLogger()]
-    loggers += [obj for obj in logging.Logger.manager.loggerDict.values() if isinstance(obj, logging.Logger)]
-    handlers: list[logging.StreamHandler[Any]] = []
-    for logger in loggers:
-        for handler in logger.handlers:
-            if type(handler) is logging.StreamHandler and handler not in handlers:
-                handlers.append(handler)
-    return handlers
+    def _stream_handlers(self) -> list[logging.StreamHandler[Any]]:
+        """The plain stream handlers of every logger; the walk is redone only when loggers or the
+        root's handlers changed."""
+        manager = logging.Logger.manager
+        key = (len(manager.loggerDict), tuple(id(h) for h in logging.root.handlers))
+        if key != self._handlers_key:
+            loggers: list[logging.Logger] = [logging.root]
+            loggers += [obj for obj in manager.loggerDict.values() if isinstance(obj, logging.Logger)]
+            handlers: list[logging.StreamHandler[Any]] = []
+            for logger in loggers:
+                for handler in logger.handlers:
+                    if type(handler) is logging.StreamHandler and handler not in handlers:
+                        handlers.append(handler)
+            self._handlers_key = key
+            self._handlers = handlers
+        return self._handlers
 
 
 _ROUTER = _Router()
 
 
-@contextlib.contextmanager
-def capture_output() -> Iterator[CallOutput]:
+class capture_output:  # named like a function: used as ``with capture_output() as output``
     """Record what the current thread prints (and logs) inside the block, still showing it.
 
     Example::
@@ -193,8 +201,11 @@ def capture_output() -> Iterator[CallOutput]:
             result = func(**kwargs)
         status["logs"] = output.text()
     """
-    output = _ROUTER.start()
-    try:
-        yield output
-    finally:
+
+    __slots__ = ()
+
+    def __enter__(self) -> CallOutput:
+        return _ROUTER.start()
+
+    def __exit__(self, *exc: object) -> None:
         _ROUTER.stop()
