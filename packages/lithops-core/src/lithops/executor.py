@@ -415,13 +415,14 @@ class FunctionExecutor:
         self.futures.extend(outputs)
         options = dict(extra_env=extra_env, runtime_memory=reduce_runtime_memory, timeout=timeout,
                        include_modules=include_modules, exclude_modules=exclude_modules)
-        for group, output in zip(groups, outputs):
-            def submit_reduce(group: list[ResponseFuture] = group,
-                              output: ResponseFuture = output) -> list[ResponseFuture]:
-                results = [f.result() for f in group]
-                return self._submit("R", reduce_function, None, chunksize=1, futures=[output],
-                                    bound=_reduce_kwargs(reduce_function, results), **options)  # type: ignore[arg-type]
-            self._deferred(group, [output], submit_reduce)
+
+        # All reducers go in one submission: the job's call ids and its futures are registered
+        # per job, so one submission per reducer would make them collide (R job, call 00000).
+        def submit_reduce() -> list[ResponseFuture]:
+            bound = [_reduce_kwargs(reduce_function, [f.result() for f in group])[0] for group in groups]
+            return self._submit("R", reduce_function, None, chunksize=1, futures=outputs,
+                                bound=bound, **options)  # type: ignore[arg-type]
+        self._deferred(list(map_futures), outputs, submit_reduce)
         return FuturesList([*map_futures, *outputs], executor=self)
 
     def wait(
