@@ -226,6 +226,9 @@ class S3StorageBackend:
             return StorageNoSuchKeyError(bucket, key)
         if key is None and code in _NO_SUCH_KEY:
             return StorageNoSuchBucketError(bucket)
+        if code in _ACCESS_ERRORS and code != "403" and not self._bucket_exists_or_unknown(bucket):
+            # Some servers (SeaweedFS) deny writes into a missing bucket instead of saying so.
+            return StorageNoSuchBucketError(bucket)
         if code in _ACCESS_ERRORS:
             return StorageError(
                 f"S3 refused access to bucket {bucket!r} at {self._where()} ({code}: {exc}). Check the"
@@ -239,6 +242,15 @@ class S3StorageBackend:
 
     def _where(self) -> str:
         return self.endpoint or f"AWS region {self.region}"
+
+    def _bucket_exists_or_unknown(self, bucket: str) -> bool:
+        """False only when the server says the bucket does not exist."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._bucket_exists(bucket)
+        except (ClientError, BotoCoreError):
+            return True
 
     def _bucket_exists(self, bucket: str) -> bool:
         from botocore.exceptions import ClientError
