@@ -146,20 +146,28 @@ def stop_cluster(processes: list[subprocess.Popen[bytes]], marker: str) -> None:
     kill_marked_processes(marker)  # workers a raylet started while the others were dying
 
 
-def kill_marked_processes(marker: str) -> list[int]:
-    """SIGKILL this user's processes whose environment has ``MARKER_VAR=marker``; return their PIDs."""
+def marked_processes(marker: str) -> list[int]:
+    """This user's processes whose environment has ``MARKER_VAR=marker``."""
     needle = f"{MARKER_VAR}={marker}".encode()
-    killed = []
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if entry.stat().st_uid != os.getuid() or needle not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            os.kill(int(entry.name), signal.SIGKILL)
+            if entry.stat().st_uid == os.getuid() and needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
         except OSError:
             continue
-        killed.append(int(entry.name))
+    return found
+
+
+def kill_marked_processes(marker: str) -> list[int]:
+    """SIGKILL this user's processes whose environment has ``MARKER_VAR=marker``; return their PIDs."""
+    killed = []
+    for pid in marked_processes(marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
     return killed
 
 

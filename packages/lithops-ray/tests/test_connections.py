@@ -1,0 +1,96 @@
+"""Connections that need a process of their own: a local cluster started on demand, Ray Client.
+
+Ray allows one connection per process, and the test process is connected to the session's
+cluster: these tests run a small lithops program in a subprocess and check what it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray_test_cluster import MARKER_VAR, RAY_ENV, RayCluster, kill_marked_processes, marked_processes
+
+PROGRAM = textwrap.dedent("""
+    import json, os, sys, time
+    import lithops
+    import ray
+
+    def work(x):
+        if x == 1:
+            os._exit(3)
+        if x == 2:
+            time.sleep(60)
+        return x + 10
+
+    config = json.loads(sys.argv[1])
+    with lithops.FunctionExecutor(config=config) as fexec:
+        futures = fexec.map(work, [0, 1, 2, 3], timeout=3, chunksize=4)
+        fexec.wait(futures, throw_except=False, show_progressbar=False)
+        outcomes = [f.result() if f.success else type(f.exception()).__name__ for f in futures]
+        from ray.util.client import ray as client
+        state = {"connected_while_open": ray.is_initialized(), "client_mode": client.is_connected()}
+    state.update(outcomes=outcomes, connected_after_close=ray.is_initialized())
+    print("RESULT " + json.dumps(state))
+""")
+EXPECTED = [10, "WorkerCrashError", "FunctionTimeoutError", 13]
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A short directory for Ray's files (unix socket paths are limited to 107 characters)."""
+    path = Path(tempfile.mkdtemp(prefix="lr", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        kill_marked_processes(path.name)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(config: dict[str, Any], marker: str, timeout: float = 300) -> dict[str, Any]:
+    env = {**os.environ, **RAY_ENV, MARKER_VAR: marker}
+    result = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(config)], capture_output=True, text=True,
+                            env=env, timeout=timeout)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, f"exit code {result.returncode}\n{result.stdout}\n{result.stderr[-4000:]}"
+    state: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    return state
+
+
+@pytest.mark.slow
+def test_local_cluster_started_on_demand_and_stopped(short_dir: Path, tmp_path: Path) -> None:
+    config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
+              "ray": {"temp_dir": str(short_dir), "init_options": {"num_cpus": 1}}}
+    state = _run(config, short_dir.name)
+    assert state["outcomes"] == EXPECTED
+    assert state["connected_while_open"] and not state["client_mode"]
+    assert not state["connected_after_close"]
+    # Closing the last executor stopped the cluster it started: no process of it is left.
+    deadline = time.monotonic() + 20
+    while marked_processes(short_dir.name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert marked_processes(short_dir.name) == []
+
+
+@pytest.mark.slow
+def test_ray_client_address(ray_cluster: RayCluster, short_dir: Path, tmp_path: Path) -> None:
+    if ray_cluster.client_address is None:
+        if os.environ.get("CI"):
+            pytest.fail("Ray Client is not installed (CI must pip install 'ray[client]')")
+        pytest.skip("Ray Client needs pip install 'ray[client]'")
+    config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
+              "ray": {"address": ray_cluster.client_address}}
+    state = _run(config, short_dir.name)
+    assert state["client_mode"]
+    assert state["outcomes"] == EXPECTED
+    assert not state["connected_after_close"]
