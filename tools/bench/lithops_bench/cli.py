@@ -157,14 +157,7 @@ class Bench:
         except Exception as exc:  # a failed setup fails the workload, not the run
             logger.error("setup of %s failed: %s", workload.name, exc)
             return [
-                CaseResult(
-                    workload.name,
-                    v.label,
-                    t.name,
-                    "error",
-                    notes=dict(v.notes),
-                    message=f"setup failed: {exc}",
-                )
+                _not_run(workload, v, t, "error", f"setup failed: {exc}")
                 for v in variants
                 for t in self.targets
             ]
@@ -180,15 +173,12 @@ class Bench:
     def _run_case(self, workload: Workload, variant: Variant, target: Target, extra: JSONDict) -> CaseResult:
         what = f"{workload.name} {variant.label}".strip()
         if target.name in self.broken:
-            return CaseResult(
-                workload.name, variant.label, target.name, "error", notes=dict(variant.notes),
-                message=f"target unavailable: {self.broken[target.name]}",
-            )  # fmt: skip
+            return _not_run(
+                workload, variant, target, "error", f"target unavailable: {self.broken[target.name]}"
+            )
         if self.call_limits and target.max_calls is not None and variant.calls > target.max_calls:
-            return CaseResult(
-                workload.name, variant.label, target.name, "skipped", notes=dict(variant.notes),
-                message=f"{variant.calls} calls > {target.max_calls} (--no-call-limits runs it)",
-            )  # fmt: skip
+            reason = f"{variant.calls} calls > {target.max_calls} (--no-call-limits runs it)"
+            return _not_run(workload, variant, target, "skipped", reason)
         logger.info("%s on %s ...", what, target.name)
         start = time.perf_counter()
         case = run_case(
@@ -204,6 +194,12 @@ class Bench:
             logger.error("%s on %s failed: %s", what, target.name, case.message)
             logger.debug("%s", case.detail)
         return case
+
+
+def _not_run(workload: Workload, variant: Variant, target: Target, status: str, message: str) -> CaseResult:
+    return CaseResult(
+        workload.name, variant.label, target.name, status, notes=dict(variant.notes), message=message
+    )
 
 
 def _load_average() -> float | None:

@@ -66,6 +66,8 @@ def format_seconds(seconds: float) -> str:
     """Three significant digits, without exponents: ``0.000612``, ``4.53``, ``126``."""
     if seconds >= 100:
         return f"{seconds:.0f}"
+    if seconds < 0.001:
+        return f"{seconds:.6f}"
     return f"{seconds:#.3g}".rstrip(".")
 
 
