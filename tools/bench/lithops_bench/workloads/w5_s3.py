@@ -88,7 +88,7 @@ def count_words(obj: Any) -> int:
         total += count_words_in(block)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _s3_client(endpoint: str) -> Any:
     """One client per endpoint and process (boto3 clients are thread-safe)."""
     import boto3
