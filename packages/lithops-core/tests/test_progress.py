@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import re
 import sys
+import textwrap
 import threading
 import time
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import lithops
 import pytest
@@ -153,3 +155,37 @@ def test_get_result_draws_and_show_progressbar_false_does_not(
         terminal.seek(0)
         assert fexec.get_result(fexec.map(_nap, [0.3]), show_progressbar=False) == [0.3]
         assert terminal.getvalue() == ""
+
+
+def test_bar_in_a_real_jupyter_kernel(tmp_path: Path) -> None:
+    """A real ipykernel runs a map: the cell's stderr gets the bar, redrawn with carriage returns."""
+    pytest.importorskip("ipykernel")
+    manager_module = pytest.importorskip("jupyter_client.manager")
+    code = textwrap.dedent(f"""
+        import time, lithops
+        def nap(x):
+            time.sleep(0.5)
+            return x
+        config = {{"localhost": {{"storage_root": {str(tmp_path)!r}, "worker_processes": 2}}}}
+        with lithops.FunctionExecutor(config=config) as fexec:
+            print(fexec.get_result(fexec.map(nap, range(4))))
+    """)
+    manager, client = manager_module.start_new_kernel(kernel_name="python3")
+    streams: dict[str, str] = {"stdout": "", "stderr": ""}
+    try:
+        msg_id = client.execute(code)
+        while True:
+            message = client.get_iopub_msg(timeout=120)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "stream":
+                streams[message["content"]["name"]] += message["content"]["text"]
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert streams["stdout"] == "[0, 1, 2, 3]\n"
+    frames = streams["stderr"].split("\r")[1:]
+    assert len(frames) >= 2
+    assert re.match(r"\[#+\] 4/4  100%  ", frames[-1]) and frames[-1].endswith("\n")
