@@ -428,7 +428,9 @@ class _SignalBridge:
                 return
             if self.installed and target == threading.main_thread().ident:
                 self.requests += 1
-                os.kill(os.getpid(), signal.SIGTERM)
+                # To the main thread itself: a process-wide signal may be taken by another thread,
+                # and would not interrupt the main thread's sleep or blocking read.
+                signal.pthread_kill(target, signal.SIGTERM)
             else:
                 import ctypes
 

@@ -190,6 +190,7 @@ def _new_client(params: RedisParams, password: str | None) -> Any:
         username=params.username,
         password=password,
         socket_connect_timeout=params.connect_timeout,
+        socket_timeout=None,  # BLPOP waits as long as asked (some redis-py versions default to 5 s)
         socket_keepalive=True,
         health_check_interval=30,
     )

@@ -99,6 +99,10 @@ class Runtime:
         from lithops.executor import FunctionExecutor
 
         _register_exit_handler()  # after lithops.executor's, so it runs before executors close
+        if not self.local_workers:
+            # The shared executor is made first and kept: backends that share one connection
+            # between executors (Ray) keep it open while pools come and go.
+            self._shared_executor()
         raw = copy.deepcopy(self.raw)
         overrides: dict[str, Any] = {}
         if workers is not None:
@@ -116,11 +120,9 @@ class Runtime:
         (a barrier, a queue) never wait for a free slot. Executors are reused once their process
         ended. Other backends run every call as its own invocation and share one executor.
         """
+        if not self.local_workers:
+            return self._shared_executor()
         with _lock:
-            if not self.local_workers:
-                if self._shared is None:
-                    self._shared = self.new_executor()
-                return self._shared
             if self._idle:
                 return self._idle.pop()
         return self.new_executor(1)
@@ -135,6 +137,23 @@ class Runtime:
                 self._idle.append(executor)
                 return
         executor.close(wait_for_pending=False)
+
+    def _shared_executor(self) -> FunctionExecutor:
+        from lithops.executor import FunctionExecutor
+
+        with _lock:
+            if self._shared is None:
+                self._shared = FunctionExecutor(config=copy.deepcopy(self.raw))
+            return self._shared
+
+    def close(self) -> None:
+        """Close the executors kept for processes (their workers stop)."""
+        with _lock:
+            executors = [*self._idle, *([self._shared] if self._shared is not None else [])]
+            self._idle.clear()
+            self._shared = None
+        for executor in executors:
+            executor.close(wait_for_pending=False)
 
 
 _runtime: Runtime | None = None
@@ -337,3 +356,5 @@ def shutdown() -> None:
                            " %s", owner.namespace.params.address, owner.namespace.expiry, exc)
     _owned.clear()
     _owner = None
+    if _runtime is not None:
+        _runtime.close()
