@@ -86,7 +86,7 @@ def runtime() -> None:
     """Build, deploy, list, update and delete the compute backend's runtimes."""
 
 
-@runtime.command()
+@runtime.command(short_help="Build a runtime (an image, a layer...).")
 @click.argument("name")
 @click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False),
               help="The build file (a Dockerfile, a requirements file...; backend specific).")
@@ -101,7 +101,7 @@ def build(name: str, file: str | None, extra_args: tuple[str, ...], config_file:
                    f" Deploy it with: lithops runtime deploy {name} -b {config['lithops']['backend']}")
 
 
-@runtime.command()
+@runtime.command(short_help="Deploy a runtime so that calls can run on it.")
 @click.argument("name", required=False)
 @click.option("--memory", type=int, help="Memory in MiB (backends that configure it).")
 @click.option("--timeout", type=float, help="Largest call duration in seconds.")
@@ -133,7 +133,7 @@ def list_runtimes(name: str | None, config_file: str | None, backend: str | None
         click.echo(f"{len(rows)} runtime(s) on backend {config['lithops']['backend']!r}")
 
 
-@runtime.command()
+@runtime.command(short_help="Redeploy a runtime with this lithops version.")
 @click.argument("name", required=False)
 @_common
 def update(name: str | None, config_file: str | None, backend: str | None, storage: str | None) -> None:
