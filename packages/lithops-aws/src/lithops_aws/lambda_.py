@@ -188,8 +188,9 @@ class LambdaBackend:
         self.region: str = self._session.region_name or "us-east-1"
         pool = max(10, min(int(self.config.get("max_workers") or 1000), 128))
         control = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
-        # Throttling of invocations is retried by core's invoker with backoff: one attempt here.
-        invoke = Config(retries={"total_max_attempts": 1}, max_pool_connections=pool, connect_timeout=10,
+        # A few quick attempts against connection errors and throttling; a throttled invocation
+        # then goes back to core's invoker, which retries it with a longer backoff.
+        invoke = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=pool, connect_timeout=10,
                         read_timeout=max(60, int(self.timeout) + 30), tcp_keepalive=True)
         self._lambda: Any = self._session.client("lambda", region_name=self.region, endpoint_url=self.endpoint,
                                                  config=control)
