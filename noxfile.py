@@ -154,8 +154,23 @@ def docs(session: nox.Session) -> None:
     """The documentation, with warnings as errors."""
     if not (ROOT / "mkdocs.yml").exists():
         session.skip("no mkdocs.yml yet")
-    session.install(*_install_args(list(PACKAGES)), "mkdocs>=1.5")
+    session.install(*_install_args(list(PACKAGES)), "mkdocs>=1.6")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site"))
+
+
+@nox.session(python=PYTHON)
+def template(session: nox.Session) -> None:
+    """tools/backend-template, the third-party backend skeleton: built as a wheel, installed next
+    to core, its own tests (which subclass the test kit) run."""
+    session.install("uv>=0.4", "ruff>=0.6")
+    dist = Path(session.create_tmp()) / "template-dist"
+    session.run("rm", "-rf", str(dist), external=True)
+    session.run("uv", "build", "--quiet", "--wheel", "--out-dir", str(dist), "tools/backend-template")
+    session.install(*_install_args(["lithops-core", "lithops-localhost", "lithops-testkit"]), "pytest>=8")
+    session.install(str(next(dist.glob("lithops_backend_template-*.whl"))))
+    session.chdir(ROOT / "tools" / "backend-template")
+    session.run("ruff", "check", "src", "tests")
+    session.run("pytest", "-q", "-p", "no:cacheprovider")
 
 
 @nox.session(python=PYTHON, default=False)

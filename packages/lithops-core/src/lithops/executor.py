@@ -112,7 +112,7 @@ class FunctionExecutor:
             backend_id = self.config["lithops"]["backend"]
             self.config = default_config(raw, {**overwrite, backend_id: dict(backend_overrides)})
         lithops_cfg = self.config["lithops"]
-        _setup_logging(log_level if log_level is not False else None)
+        _setup_logging(log_level if log_level is not False else lithops_cfg.get("log_level"))
 
         self.backend: str = lithops_cfg["backend"]
         storage_id: str = lithops_cfg["storage"]
