@@ -150,7 +150,9 @@ def weed_binary() -> str | None:
 def seaweedfs_server(data_dir: str | os.PathLike[str], timeout: float = 60.0) -> Iterator[S3Server]:
     """Run ``weed server`` (master, volume, filer and S3 gateway) on 127.0.0.1 and free ports.
 
-    The server keeps its data under ``data_dir``. It is stopped with SIGKILL (it does not stop on
+    The server keeps its data under ``data_dir``. Each bucket is a SeaweedFS collection with
+    volumes of its own, so the server is allowed 200 volumes (files that grow as written); delete
+    buckets that are no longer needed. It is stopped with SIGKILL (it does not stop on
     SIGTERM) and the sockets it leaves in the temp directory are removed.
 
     Raises:
@@ -168,7 +170,7 @@ def seaweedfs_server(data_dir: str | os.PathLike[str], timeout: float = 60.0) ->
         binary, "server", f"-dir={directory}", f"-ip={HOST}", f"-ip.bind={HOST}",
         f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
         "-master.volumeSizeLimitMB=64", "-master.telemetry=false",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}", "-volume.max=20",
+        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}", "-volume.max=200",
         "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
         f"-filer.localSocket={directory / 'f.sock'}",
         "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}",
