@@ -196,7 +196,6 @@ class LambdaBackend:
                                                  config=control)
         self._invoke_client: Any = self._session.client("lambda", region_name=self.region,
                                                         endpoint_url=self.endpoint, config=invoke)
-        self._invoke_config = invoke
         self._emulators: _EmulatorSlots | None = None
         if self.config.get("invoke_endpoints"):
             self._emulators = _EmulatorSlots([

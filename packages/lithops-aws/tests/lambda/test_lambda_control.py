@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import boto3
 import lithops
 import pytest
 from lambda_setup import REGION, boto3_client, make_config
@@ -248,3 +249,24 @@ def test_image_build_without_docker_says_what_to_do(moto_server: S3Server, tmp_p
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(LithopsError, match="requirements file"):
         _lambda_image.build_and_push_image(boto3_client(moto_server, "ecr"), "lithops/x", "v1", dockerfile)
+
+
+def test_clean_all_removes_every_lithops_function_of_the_region(moto_server: S3Server, lambda_role: str,
+                                                                 lambda_bucket: str) -> None:
+    # Another region, so that the functions of the other tests stay.
+    config = make_config(moto_server, lambda_role, lambda_bucket, region="eu-west-1", runtime_memory=128)
+    lam = boto3_client(moto_server, "lambda")
+    with lithops.FunctionExecutor(config=config) as fexec:
+        backend = _backend(fexec)
+        function = backend.function_name("default", 128)
+        backend.clean(all=False)
+        assert backend.list_runtimes() == [("default", 128, lithops_version())]
+        eu = boto3.client("lambda", endpoint_url=moto_server.endpoint, region_name="eu-west-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert eu.get_function(FunctionName=function)  # not deleted by clean(all=False) above
+        backend.clean(all=True)
+        assert backend.list_runtimes() == []
+    with pytest.raises(eu.exceptions.ResourceNotFoundException):
+        eu.get_function(FunctionName=function)
+    # Functions of us-east-1 are untouched.
+    assert any(f["FunctionName"].startswith("lithops-") for f in lam.list_functions()["Functions"])
