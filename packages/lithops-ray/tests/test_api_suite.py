@@ -26,6 +26,18 @@ class TestRayLocalhostStorage(ApiSuite):
                 "ray": {"address": ray_cluster.address}}
 
 
+class TestRayStorageMonitoring(ApiSuite):
+    """Workers record every call in storage, failures included, and the client reads results there."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def lithops_config(cls, ray_cluster: RayCluster, ray_connection: None,
+                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root: Path = tmp_path_factory.mktemp("storage")
+        return {"lithops": {"backend": "ray", "storage": "localhost", "monitoring": "storage"},
+                "localhost": {"storage_root": str(root)}, "ray": {"address": ray_cluster.address}}
+
+
 class TestRayS3OnMoto(ApiSuite):
     """S3 storage (moto): the workers get its credentials through the runtime_env, as on a real cluster."""
 

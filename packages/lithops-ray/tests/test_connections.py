@@ -58,7 +58,9 @@ def short_dir() -> Iterator[Path]:
 
 
 def _run(config: dict[str, Any], marker: str, timeout: float = 300) -> dict[str, Any]:
-    env = {**os.environ, **RAY_ENV, MARKER_VAR: marker}
+    # Ray Client's first connection attempt waits 5 s for the server it spawns per client: too
+    # short on a loaded 2-core machine.
+    env = {**os.environ, **RAY_ENV, MARKER_VAR: marker, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "30"}
     result = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(config)], capture_output=True, text=True,
                             env=env, timeout=timeout)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]

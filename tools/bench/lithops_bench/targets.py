@@ -7,6 +7,8 @@ not in the bench's own environment get a venv of their own (``venvs.py``), built
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +61,25 @@ def _lithops38_spec(name: str, localhost_version: int) -> Callable[[Path], JSOND
         }
 
     return spec
+
+
+#: What both Ray targets need: loopback only, no telemetry.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
+
+def _ours_ray_spec(python: Path) -> JSONDict:
+    # The same local cluster as the `ray` target's RaySession (adapters.py) starts: one CPU per
+    # core, 127.0.0.1, no dashboard, workers' output not forwarded.
+    return {
+        "kind": "lithops",
+        "name": "ours-ray",
+        "config": {
+            "lithops": {"backend": "ray", "storage": "localhost"},
+            "ray": {"init_options": {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1",
+                                     "log_to_driver": False, "logging_level": logging.WARNING}},
+        },
+        "executor_kwargs": {"log_level": "WARNING"},
+    }
 
 
 def _venv(name: str, requirements: tuple[str, ...]) -> Callable[[bool], Path]:
@@ -115,7 +136,16 @@ def build_targets(ours_python: Path | None = None) -> dict[str, Target]:
                 description="Ray local (ray.init(address='local')), own venv; opt-in",
                 resolve_python=_venv("ray", ("ray",)),
                 runner_spec=lambda python: {"kind": "ray", "name": "ray"},
-                env={"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"},
+                env=dict(RAY_ENV),
+                opt_in=True,
+            ),
+            Target(
+                name="ours-ray",
+                description=f"lithops of this repo on its `ray` backend, local Ray cluster as the `ray` target's ({own});"
+                " opt-in, needs lithops-ray",
+                resolve_python=lambda rebuild: own,
+                runner_spec=_ours_ray_spec,
+                env=dict(RAY_ENV),
                 opt_in=True,
             ),
             Target(
