@@ -59,6 +59,8 @@ def test_map_family(pool: mp.Pool) -> None:
     assert pool.starmap(_add, [(1, 2), (3, 4)]) == [3, 7]
     assert list(pool.imap(_square, range(5))) == [0, 1, 4, 9, 16]
     assert sorted(pool.imap_unordered(_square, range(5))) == [0, 1, 4, 9, 16]
+    assert list(pool.imap(_square, range(7), chunksize=3)) == [x * x for x in range(7)]
+    assert sorted(pool.imap_unordered(_square, range(7), chunksize=2)) == sorted(x * x for x in range(7))
     assert pool.apply(_add, (1,), {"y": 41}) == 42
 
 

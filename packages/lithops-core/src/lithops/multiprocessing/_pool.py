@@ -1,8 +1,10 @@
 """``Pool``: ``multiprocessing.Pool`` whose tasks run as lithops calls.
 
 A pool is an executor of its own on the configured backend, running up to ``processes`` calls at
-once (on localhost: that many warm worker processes, as the standard library's pool). ``map``
-is one lithops ``map`` (``chunksize`` items per invocation), ``apply_async`` one ``call_async``.
+once (on localhost: that many warm worker processes, as the standard library's pool). As in the
+standard library, ``map`` splits its input into chunks of ``chunksize`` items (by default about
+four chunks per process) and each chunk is one task: here one lithops call of a ``map``;
+``apply_async`` is one ``call_async``.
 Results, callbacks and errors behave as the standard library's: callbacks run in one thread of
 the pool, in completion order; ``map`` fails with the first failing item's exception.
 """
@@ -63,12 +65,13 @@ class PoolTask:
                     self.initializer(*self.initargs)
                     _initialized.add(self.pool_id)
                 if self.mode == _MAP:
-                    return self.func(payload)
+                    return [self.func(item) for item in payload]
                 if self.mode == _STAR:
-                    return self.func(*payload)
+                    return [self.func(*args) for args in payload]
                 args, kwargs = payload
                 return self.func(*args, **kwargs)
         finally:
+            _runtime.flush()  # a task's queue items are written before its result is
             _runtime.take_handles()  # pipe ends passed to tasks stay with the worker
             _process.flush_std_streams()
             _process.set_current(previous)
@@ -106,7 +109,10 @@ class _ResultHandler:
 
 
 class ApplyResult:
-    """The result of ``apply_async``/``map_async`` (``multiprocessing.pool.AsyncResult``)."""
+    """The result of ``apply_async``/``map_async`` (``multiprocessing.pool.AsyncResult``).
+
+    Its futures hold one value (``apply``) or one list per chunk (``map``), joined in order.
+    """
 
     def __init__(self, cache: dict[int, ApplyResult], handler: _ResultHandler, futures: list[ResponseFuture],
                  single: bool, callback: Callable[[Any], object] | None,
@@ -145,8 +151,10 @@ class ApplyResult:
             failed = next((f for f in self._futures if f.done() and f.exception() is not None), None)
             if failed is not None:
                 raise failed.exception()  # type: ignore[misc]
-            values = [future.result() for future in self._futures]
-            self._value = values[0] if self._single else values
+            if self._single:
+                self._value = self._futures[0].result()
+            else:
+                self._value = [value for future in self._futures for value in future.result()]
             self._success = True
         except BaseException as exc:  # the task's own exception, handed to get()
             self._value = exc
@@ -204,12 +212,13 @@ class MapResult(ApplyResult):
 
 
 class IMapIterator:
-    """The iterator ``imap`` (in order) and ``imap_unordered`` (as finished) return."""
+    """The iterator ``imap`` (in order) and ``imap_unordered`` (as chunks finish) return."""
 
     def __init__(self, futures: list[ResponseFuture], ordered: bool) -> None:
         self._futures = futures
         self._ordered = ordered
-        self._index = 0
+        self._taken = 0
+        self._ready: list[Any] = []
         self._finished: queue.SimpleQueue[concurrent.futures.Future[Any]] = queue.SimpleQueue()
         if not ordered:
             for future in futures:
@@ -225,20 +234,22 @@ class IMapIterator:
             StopIteration: no more results.
             multiprocessing.TimeoutError: it did not arrive in time.
         """
-        if self._index >= len(self._futures):
-            raise StopIteration
-        if self._ordered:
-            future: concurrent.futures.Future[Any] = self._futures[self._index]
-            done, _ = concurrent.futures.wait([future], timeout)
-            if not done:
-                raise TimeoutError
-        else:
-            try:
-                future = self._finished.get(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError from None
-        self._index += 1
-        return future.result()
+        while not self._ready:
+            if self._taken >= len(self._futures):
+                raise StopIteration
+            if self._ordered:
+                future: concurrent.futures.Future[Any] = self._futures[self._taken]
+                done, _ = concurrent.futures.wait([future], timeout)
+                if not done:
+                    raise TimeoutError
+            else:
+                try:
+                    future = self._finished.get(timeout=timeout)
+                except queue.Empty:
+                    raise TimeoutError from None
+            self._taken += 1
+            self._ready = list(future.result())
+        return self._ready.pop(0)
 
     __next__ = next
 
@@ -299,13 +310,20 @@ class Pool:
 
     def _map_futures(self, func: Callable[..., Any], mode: str, iterable: Iterable[Any],
                      chunksize: int | None) -> list[ResponseFuture]:
+        """One lithops call per chunk of ``chunksize`` items; each returns the chunk's results."""
         self._check_running()
-        if chunksize is not None and chunksize < 1:
-            raise ValueError(f"Chunksize must be 1+, not {chunksize}")
+        items = list(iterable)
+        if chunksize is None:  # as the standard library: about four chunks per process
+            chunksize, extra = divmod(len(items), self._processes * 4)
+            chunksize += bool(extra)
+        if chunksize < 1:
+            if items:
+                raise ValueError(f"Chunksize must be 1+, not {chunksize}")
+            chunksize = 1
+        chunks = [(items[start:start + chunksize],) for start in range(0, len(items), chunksize)]
         task = self._task(func, mode)
-        items = [(item,) for item in iterable]
         try:
-            return list(self._executor.map(task, items, chunksize=chunksize, extra_env=self._env))
+            return list(self._executor.map(task, chunks, extra_env=self._env))
         except SerializationError as exc:
             raise _runtime.explain_serialization(exc, f"A task of {_name(func)}") from exc
 

@@ -508,6 +508,7 @@ class ProcessRunner:
                 watcher.start()
                 try:
                     process.run()
+                    _runtime.flush()  # what the process put is in its queues before it ends
                 finally:
                     watcher.stop()
                     _bridge.disarm()
@@ -521,6 +522,10 @@ class ProcessRunner:
                 exitcode = 1
                 error = f"Process {process.name}:\n{traceback.format_exc()}"
             finally:
+                try:
+                    _runtime.flush()
+                except Exception as exc:
+                    logger.warning("Process %s could not write its last queue items: %s", process.name, exc)
                 for close in handles + _runtime.take_handles():
                     try:
                         close()

@@ -1,20 +1,37 @@
 """``Queue``, ``SimpleQueue`` and ``JoinableQueue``: Redis lists of pickled objects.
 
-``put`` appends (``RPUSH``), ``get`` pops the head (``BLPOP``, so a blocked consumer costs nothing
-and wakes at once). A bounded queue checks its length and appends in one Lua script. A
-``JoinableQueue`` counts unfinished tasks next to the list; ``join`` waits on a list of its own
+``get`` pops the head (``BLPOP``, so a blocked consumer costs nothing and wakes at once). ``put``
+pickles the object and hands it to this process's writer thread, which appends everything put
+meanwhile in one round trip (``RPUSH`` of many values), in order: as the standard library's queue
+feeder thread, ``put`` returns before the object is in the queue, and a process's puts are all
+written before it ends. A bounded queue checks its length and appends in one Lua script, at once.
+A ``JoinableQueue`` counts unfinished tasks next to the list; ``join`` waits on a list of its own
 that the last ``task_done`` pushes to.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import queue
 import secrets
+import threading
 import time
 from typing import Any
 
 from lithops.multiprocessing import _runtime
-from lithops.multiprocessing._redis import RedisObject, blocking_pop, dumps, loads, run_script
+from lithops.multiprocessing._redis import (
+    Namespace,
+    RedisObject,
+    RedisParams,
+    blocking_pop,
+    dumps,
+    loads,
+    run_script,
+)
+
+logger = logging.getLogger("lithops.multiprocessing")
+_BATCH = 2000
 
 _BOUNDED_PUT = """
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
@@ -50,6 +67,100 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 0
 """
+
+
+class _Writer:
+    """This process's background writer of queue puts: everything put since its last round trip
+    goes in one pipeline, each queue's items in the order they were put."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: list[tuple[Namespace, str, str, bytes]] = []
+        self._writing = False
+        self._error: BaseException | None = None
+        self._pid = -1
+        self._reached: set[RedisParams] = set()
+
+    def submit(self, namespace: Namespace, key: str, counter_key: str, data: bytes) -> None:
+        if namespace.params not in self._reached:
+            namespace.client.ping()  # an unreachable server is reported by put itself, once
+            self._reached.add(namespace.params)
+        with self._cond:
+            self._raise_error()
+            self._pending.append((namespace, key, counter_key, data))
+            if self._pid != os.getpid():  # first use in this process
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="lithops-mp-queue-writer", daemon=True).start()
+            self._cond.notify_all()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def flush(self) -> None:
+        """Wait until everything put so far is in Redis (raise what writing it raised)."""
+        with self._cond:
+            while self._pending or self._writing:
+                self._cond.wait()
+            self._raise_error()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
+                self._writing = True
+            try:
+                self._write(batch)
+            except BaseException as exc:
+                logger.warning("Could not write %d queue item(s) to Redis: %s", len(batch), exc)
+                with self._cond:
+                    self._error = exc
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+    @staticmethod
+    def _write(batch: list[tuple[Namespace, str, str, bytes]]) -> None:
+        groups: dict[Namespace, list[tuple[str, str, list[bytes]]]] = {}
+        for namespace, key, counter_key, data in batch:
+            runs = groups.setdefault(namespace, [])
+            if runs and runs[-1][0] == key:
+                runs[-1][2].append(data)
+            else:
+                runs.append((key, counter_key, [data]))
+        for namespace, runs in groups.items():
+            pipe = namespace.client.pipeline(transaction=False)
+            for key, counter_key, values in runs:
+                if counter_key:  # counted before the items appear: task_done never goes below 0
+                    pipe.incrby(counter_key, len(values))
+                    pipe.expire(counter_key, namespace.expiry)
+                pipe.rpush(key, *values)
+                pipe.expire(key, namespace.expiry)
+            pipe.execute()
+
+
+_writer = _Writer()
+
+
+def _new_writer_after_fork() -> None:
+    # A forked child starts with nothing to write: the parent writes what it had pending.
+    global _writer
+    _writer = _Writer()
+
+
+os.register_at_fork(after_in_child=_new_writer_after_fork)
+
+
+def flush() -> None:
+    """Write every queue item this process put and is still holding."""
+    _writer.flush()
+
+
+_runtime.add_flush_hook(flush)
 
 
 class Queue(RedisObject):
@@ -91,7 +202,7 @@ class Queue(RedisObject):
         self._check_open()
         data = dumps(obj, "An object put on a Queue")
         if not self._maxsize:
-            self._push(data)
+            _writer.submit(self._ns, self._key, self._counter_key, data)
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.001
@@ -103,12 +214,6 @@ class Queue(RedisObject):
             time.sleep(pause)
             delay = min(delay * 2, 0.05)
 
-    def _push(self, data: bytes) -> None:
-        pipe = self._pipeline()
-        pipe.rpush(self._key, data)
-        self._expire(pipe)
-        pipe.execute()
-
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Remove and return the head item, waiting for one (up to ``timeout`` seconds).
 
@@ -116,6 +221,8 @@ class Queue(RedisObject):
             queue.Empty: nothing arrived in time (or the queue is empty and ``block`` is false).
         """
         self._check_open()
+        if not block:
+            _writer.flush()  # what this process put is in the queue
         data = blocking_pop(self._client, self._key, block, timeout)
         if data is None:
             raise queue.Empty
@@ -130,7 +237,8 @@ class Queue(RedisObject):
         return self.get(False)
 
     def qsize(self) -> int:
-        """How many items the queue holds now."""
+        """How many items the queue holds now (counting what this process put)."""
+        _writer.flush()
         return int(self._client.llen(self._key))
 
     def empty(self) -> bool:
@@ -146,10 +254,11 @@ class Queue(RedisObject):
         self._closed = True
 
     def join_thread(self) -> None:
-        """Nothing to wait for: ``put`` writes to Redis before it returns."""
+        """Wait until what this process put is written."""
+        _writer.flush()
 
     def cancel_join_thread(self) -> None:
-        """Nothing to cancel: ``put`` writes to Redis before it returns."""
+        """Accepted for compatibility: a process's puts are always written before it ends."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._key}>"
@@ -168,13 +277,6 @@ class JoinableQueue(Queue):
     def _joiners_key(self) -> str:
         return self._key + ":joiners"
 
-    def _push(self, data: bytes) -> None:
-        pipe = self._pipeline()
-        pipe.rpush(self._key, data)
-        pipe.incr(self._counter_key)
-        self._expire(pipe, self._key, self._counter_key)
-        pipe.execute()
-
     def task_done(self) -> None:
         """Mark one item taken with ``get`` as processed.
 
@@ -187,6 +289,7 @@ class JoinableQueue(Queue):
 
     def join(self) -> None:
         """Block until every item put has been marked done with ``task_done``."""
+        _writer.flush()
         waiter = f"{self._key}:j:{secrets.token_hex(6)}"
         redis_client = self._client
         if run_script(redis_client, _JOIN_REGISTER, [self._counter_key, self._joiners_key],

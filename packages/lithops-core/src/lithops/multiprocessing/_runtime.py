@@ -311,6 +311,22 @@ def explain_serialization(exc: SerializationError, what: str) -> SerializationEr
     )
 
 
+# --- flushing what is written in the background ---
+
+_flush_hooks: list[Callable[[], None]] = []
+
+
+def add_flush_hook(hook: Callable[[], None]) -> None:
+    """Call ``hook`` when a process or pool task ends, and at exit: it writes what is pending."""
+    _flush_hooks.append(hook)
+
+
+def flush() -> None:
+    """Write what this process holds for Redis (queue items put but not written yet)."""
+    for hook in _flush_hooks:
+        hook()
+
+
 # --- exit --------------------------------------------------------------------------------------
 
 _exit_hooks: list[Callable[[], None]] = []
@@ -340,6 +356,10 @@ def shutdown() -> None:
     """What the program does at exit: join its processes (terminating daemonic ones) and delete
     its keys from Redis. Objects made before stop working."""
     global _owner
+    try:
+        flush()
+    except Exception as exc:
+        logger.warning("Could not write this program's last queue items to Redis: %s", exc)
     for hook in _exit_hooks:
         try:
             hook()
