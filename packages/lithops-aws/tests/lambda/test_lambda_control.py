@@ -253,7 +253,9 @@ def test_image_build_without_docker_says_what_to_do(moto_server: S3Server, tmp_p
 
 def test_clean_all_removes_every_lithops_function_of_the_region(moto_server: S3Server, lambda_role: str,
                                                                  lambda_bucket: str) -> None:
-    # Another region, so that the functions of the other tests stay.
+    # A function in us-east-1, and the cleaned one in another region.
+    with lithops.FunctionExecutor(config=make_config(moto_server, lambda_role, lambda_bucket, runtime_memory=896)):
+        pass
     config = make_config(moto_server, lambda_role, lambda_bucket, region="eu-west-1", runtime_memory=128)
     lam = boto3_client(moto_server, "lambda")
     with lithops.FunctionExecutor(config=config) as fexec:
@@ -269,4 +271,4 @@ def test_clean_all_removes_every_lithops_function_of_the_region(moto_server: S3S
     with pytest.raises(eu.exceptions.ResourceNotFoundException):
         eu.get_function(FunctionName=function)
     # Functions of us-east-1 are untouched.
-    assert any(f["FunctionName"].startswith("lithops-") for f in lam.list_functions()["Functions"])
+    assert lam.get_function(FunctionName=f"lithops-default-py{PY}-896mb")
