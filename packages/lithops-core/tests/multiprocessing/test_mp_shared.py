@@ -89,6 +89,15 @@ def test_joinable_queue_join_waits_for_task_done() -> None:
         tasks.task_done()
 
 
+def test_queue_used_by_a_plain_lithops_call(mp_config: dict[str, Any]) -> None:
+    import lithops
+
+    q = mp.Queue()
+    with lithops.FunctionExecutor(config=mp_config) as fexec:
+        fexec.call_async(_produce, (q, 3)).result()
+    assert q.qsize() == 3  # written before the call returned
+
+
 def test_simple_queue() -> None:
     q = mp.SimpleQueue()
     assert q.empty()

@@ -203,6 +203,8 @@ class Queue(RedisObject):
         data = dumps(obj, "An object put on a Queue")
         if not self._maxsize:
             _writer.submit(self._ns, self._key, self._counter_key, data)
+            if not _runtime.batches_writes():
+                _writer.flush()
             return
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.001

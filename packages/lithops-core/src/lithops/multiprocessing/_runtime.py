@@ -260,6 +260,13 @@ def in_worker() -> bool:
     return os.environ.get("LITHOPS_WORKER") == "1"
 
 
+def batches_writes() -> bool:
+    """Whether writes may be left to background threads: in the program (which writes what is
+    pending at exit), or on a worker inside a process or pool task (written when it ends); not in
+    a plain lithops call, whose worker may be discarded as soon as it returns."""
+    return not in_worker() or _child_namespace is not None
+
+
 @contextlib.contextmanager
 def child_scope(owner_namespace: Namespace) -> Iterator[None]:
     """Run a call for the program that owns ``owner_namespace`` (on a worker)."""
