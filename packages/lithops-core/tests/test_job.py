@@ -75,3 +75,7 @@ def test_unpicklable_function_message() -> None:
 
     with pytest.raises(SerializationError, match="uses_lock.*cannot be pickled"):
         package_function(uses_lock)
+
+
+def test_builtin_with_positional_only_obj_is_not_partitioned() -> None:
+    assert bind_iterdata(len, ["abc"]) == [{"__args__": ("abc",)}]

@@ -29,8 +29,10 @@ __all__ = [
     "SESSION_TOKEN",
 ]
 
+# Secret too: a worker given only the key id would fail with partial credentials, and an
+# access key id is an account identifier that does not belong in payloads or logs.
 ACCESS_KEY_ID = ConfigOption(
-    "access_key_id", str, None, "AWS access key id; default: the boto3 credential chain."
+    "access_key_id", str, None, "AWS access key id; default: the boto3 credential chain.", secret=True
 )
 SECRET_ACCESS_KEY = ConfigOption(
     "secret_access_key", str, None, "AWS secret access key; default: the boto3 credential chain.",

@@ -20,10 +20,13 @@ OBJ_PARAM = "obj"
 
 
 def wants_obj(func: Callable[..., Any]) -> bool:
+    """The function takes data partitions: it has an ``obj`` parameter that can be passed by name
+    (a positional-only ``obj``, as in ``len(obj, /)``, is an ordinary argument)."""
     try:
-        return OBJ_PARAM in inspect.signature(func).parameters
+        param = inspect.signature(func).parameters.get(OBJ_PARAM)
     except (TypeError, ValueError):
         return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def _user_signature(func: Callable[..., Any]) -> inspect.Signature | None:
