@@ -2,9 +2,9 @@
 use it with the localhost backend.
 
 The server is started with ``redis-server --bind 127.0.0.1 --port P --save '' --appendonly no``
-and stopped by PID. The configuration goes both to ``lithops.multiprocessing.config`` (this
-process) and to a YAML file named by ``LITHOPS_CONFIG_FILE`` (the example programs run as
-subprocesses, and the workers).
+and stopped by PID. The configuration goes to ``lithops.multiprocessing.config`` (this process)
+and, for the programs the tests run as subprocesses, to a YAML file named by their
+``LITHOPS_CONFIG_FILE``.
 """
 
 from __future__ import annotations
@@ -105,15 +105,12 @@ def mp_config(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
         "localhost": {"storage_root": str(storage)},
         "redis": {"host": redis_server.host, "port": redis_server.port},
     }
-    config_file = tmp_path_factory.mktemp("config") / "lithops.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LITHOPS_CONFIG_FILE", str(config_file))
-        mp_config_module.set_parameter(mp_config_module.LITHOPS_CONFIG, config)
-        yield config
-        from lithops.multiprocessing import _runtime
+    mp_config_module.set_parameter(mp_config_module.LITHOPS_CONFIG, config)
+    yield config
+    from lithops.multiprocessing import _runtime
 
-        _runtime.shutdown()  # while the server still runs
+    _runtime.shutdown()  # while the server still runs
+    mp_config_module.set_parameter(mp_config_module.LITHOPS_CONFIG, None)
 
 
 @pytest.fixture
@@ -135,11 +132,14 @@ def run_program(mp_config: dict[str, Any], tmp_path_factory: pytest.TempPathFact
     """Runs a program's source as ``python program.py`` (in a fresh directory, with the session's
     ``LITHOPS_CONFIG_FILE``); returns the finished process. Thread-safe."""
 
+    config_file = tmp_path_factory.mktemp("config") / "lithops.yaml"
+    config_file.write_text(yaml.safe_dump(mp_config))
+
     def run(source: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         directory = tmp_path_factory.mktemp("program")
         path = directory / "program.py"
         path.write_text(textwrap.dedent(source))
-        environment = {**os.environ, **(env or {})}
+        environment = {**os.environ, "LITHOPS_CONFIG_FILE": str(config_file), **(env or {})}
         environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         return subprocess.run([sys.executable, str(path)], cwd=directory, env=environment, capture_output=True,
                               text=True, timeout=timeout, check=False)
