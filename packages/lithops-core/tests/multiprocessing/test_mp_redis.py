@@ -81,6 +81,50 @@ def test_keys_live_while_the_program_runs_and_expire_after_a_crash(run_program: 
     assert client.keys(namespace + ":*") == []
 
 
+def test_every_key_a_program_writes_has_a_time_to_live(redis_server: Any) -> None:
+    q, jq, sq = mp.Queue(), mp.JoinableQueue(), mp.SimpleQueue()
+    q.put(1)
+    q.get()
+    q.put(2)
+    jq.put("task")
+    jq.get()
+    jq.task_done()
+    jq.join()
+    sq.put(3)
+    reader, writer = mp.Pipe(duplex=False)
+    writer.send("message")
+    assert reader.poll(1)
+    writer.close()
+    reader.recv()
+    with pytest.raises(EOFError):
+        reader.recv()
+    lock, rlock, semaphore, event = mp.Lock(), mp.RLock(), mp.BoundedSemaphore(2), mp.Event()
+    with lock, rlock, rlock, semaphore:
+        pass
+    condition = mp.Condition()
+    with condition:
+        condition.wait(0.01)
+        condition.notify()
+    event.wait(0.01)
+    event.set()
+    assert mp.Barrier(1).wait() == 0
+    value, array = mp.Value("d", 1.5), mp.Array("i", 4)
+    with value.get_lock():
+        value.value += 1
+    array[1:3] = [5, 6]
+    manager = mp.Manager()
+    manager.dict(a=1).setdefault("b", 2)
+    manager.list([1]).reverse()
+    manager.Namespace(x=1).y = 2
+    manager.Value("i", 1).set(2)
+    client = redis_server.client()
+    namespace = _namespace_of(repr(q))
+    keys = client.keys(namespace + ":*")
+    assert len(keys) > 20
+    assert {key: client.pttl(key) for key in keys if client.pttl(key) < 0} == {}
+    manager.shutdown()
+
+
 def test_programs_do_not_see_each_others_objects(run_program: Any, redis_server: Any) -> None:
     mine = mp.Queue()
     mine.put("mine")

@@ -144,7 +144,7 @@ class Connection(RedisObject):
         key = self._check_readable()
         message = blocking_pop(self._client, key, True, None) or _EOF
         if message[:1] == _EOF:
-            self._client.lpush(key, _EOF)  # later calls see the end too
+            self._push_back(key, _EOF)  # later calls see the end too
             raise EOFError
         data = message[1:]
         if maxlength is not None and len(data) > maxlength:
@@ -186,8 +186,14 @@ class Connection(RedisObject):
         message = blocking_pop(redis_client, key, True, timeout)
         if message is None:
             return False
-        redis_client.lpush(key, message)  # only looked at: put it back at the head
+        self._push_back(key, message)  # only looked at: put it back at the head
         return True
+
+    def _push_back(self, key: str, message: bytes) -> None:
+        pipe = self._pipeline()
+        pipe.lpush(key, message)
+        self._expire(pipe, key)
+        pipe.execute()
 
     def __enter__(self) -> Connection:
         return self
