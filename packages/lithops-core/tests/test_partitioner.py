@@ -262,7 +262,7 @@ def test_data_stream_reads_only_its_range(tmp_path: Path) -> None:
 
 def test_data_stream_is_lazy(tmp_path: Path) -> None:
     storage = _storage(tmp_path)
-    storage.put_object("data", "big.bin", b"z" * (8 << 20))
+    storage.put_object("data", "big.bin", b"z" * (40 << 20))
     parts = partition_iterdata([{"obj": "data/big.bin"}], storage=storage, obj_chunk_size=None,
                                obj_chunk_number=None, obj_newline=None)
     counting = _CountingStorage(storage)
@@ -270,7 +270,7 @@ def test_data_stream_is_lazy(tmp_path: Path) -> None:
     assert isinstance(obj, PartitionedObject)
     assert counting.ranges == []  # nothing is read before the function touches data_stream
     assert obj.data_stream.read(100) == b"z" * 100
-    assert counting.bytes_read <= 2 << 20
+    assert counting.bytes_read <= 8 << 20  # one read block, not the 40 MiB object
 
 
 def test_long_line_extends_reads_in_growing_windows(tmp_path: Path) -> None:
@@ -410,3 +410,18 @@ def test_http_errors_are_clear(http_base: str, storage: Storage) -> None:
     with pytest.raises(IterdataError, match="HTTP 404"):
         partition_iterdata([{"obj": f"{http_base}/absent"}], storage=storage, obj_chunk_size=None,
                            obj_chunk_number=None, obj_newline="\n")
+
+
+def test_data_stream_file_methods(storage: Storage) -> None:
+    parts = partition_iterdata([{"obj": "data/lines/no-final-newline.txt"}], storage=storage,
+                               obj_chunk_size=None, obj_chunk_number=None, obj_newline="\n")
+    stream = parts[0]["obj"].materialize(lambda backend: storage).data_stream
+    assert stream.readline(3) == b"alp"
+    assert stream.readline() == b"ha\n"
+    assert stream.read(2) == b"be"
+    assert stream.read1(100) == b"ta\n\ngamma delta epsilon\nzeta"
+    buffer = bytearray(4)
+    assert stream.readinto(buffer) == 0
+    assert stream.read() == b""
+    stream.close()
+    assert stream.closed

@@ -23,9 +23,9 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from lithops.errors import IterdataError, StorageNoSuchKeyError
 from lithops.storage.cloud_object import CloudObject
@@ -46,8 +46,9 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_+.-]*)://(.*)$", re.DOTALL)
 #: How far past its nominal end a part first reads to finish its last line; doubled while needed.
 LOOKAHEAD = 64 * 1024
 MAX_WINDOW = 8 << 20
-_READ_SIZE = 1 << 20
-_STREAM_BUFFER = 1 << 20
+_READ_SIZE = 8 << 20
+_PULL_SIZE = 8 << 20
+_LINE_PULL = 64 * 1024
 
 
 # parsing --------------------------------------------------------------------------------------
@@ -209,8 +210,8 @@ class PartitionedObject:
     def data_stream(self) -> IO[bytes]:
         """A binary stream over this part's bytes, read from the source as it is consumed."""
         if self._stream is None:
-            self._stream = io.BufferedReader(_PartReader(self.descriptor, self._opener()),
-                                             buffer_size=_STREAM_BUFFER)
+            chunks = _part_chunks(self.descriptor, self._opener())
+            self._stream = cast(IO[bytes], _PartStream(_ChunkPuller(chunks), chunks.close))
         return self._stream
 
     def _opener(self) -> RangeOpener:
@@ -360,32 +361,110 @@ def _part_chunks(descriptor: ObjectPart, opener: RangeOpener) -> Generator[bytes
         source.close()
 
 
-class _PartReader(io.RawIOBase):
-    """A raw stream over :func:`_part_chunks`."""
+class _PartStream(io.BufferedIOBase):
+    """A buffered binary stream over ``pull(n)``, a function returning up to ``n`` more bytes
+    (``b""`` at the end). Large reads are handed over without copies; ``readline`` and line
+    iteration buffer only what they need."""
 
-    def __init__(self, descriptor: ObjectPart, opener: RangeOpener) -> None:
-        self._chunks = _part_chunks(descriptor, opener)
-        self._pending = b""
+    def __init__(self, pull: Callable[[int], bytes], close: Callable[[], None]) -> None:
+        super().__init__()
+        self._pull = pull
+        self._close = close
+        self._buffer = b""
+        self._eof = False
 
     def readable(self) -> bool:
         return True
 
+    def _more(self, size: int) -> bytes:
+        if self._eof:
+            return b""
+        data = self._pull(size)
+        if not data:
+            self._eof = True
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            pieces = [self._buffer]
+            self._buffer = b""
+            while piece := self._more(_PULL_SIZE):
+                pieces.append(piece)
+            return b"".join(pieces)
+        if self._buffer:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+            if len(data) == size:
+                return data
+            pieces, missing = [data], size - len(data)
+        else:
+            pieces, missing = [], size
+        while missing > 0:
+            piece = self._more(missing)
+            if not piece:
+                break
+            pieces.append(piece)
+            missing -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def read1(self, size: int = -1) -> bytes:
+        if self._buffer:
+            data = self._buffer if size < 0 else self._buffer[:size]
+            self._buffer = self._buffer[len(data):]
+            return data
+        return self._more(size if size > 0 else _PULL_SIZE)
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        size = min(len(view), len(self._pending))
-        view[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = size if size is not None and size >= 0 else None
+        pieces: list[bytes] = []
+        taken = 0
+        while True:
+            end = self._buffer.find(b"\n") + 1
+            if end == 0:
+                end = len(self._buffer)
+                complete = False
+            else:
+                complete = True
+            if limit is not None and taken + end > limit:
+                end, complete = limit - taken, True
+            pieces.append(self._buffer[:end])
+            taken += end
+            self._buffer = self._buffer[end:]
+            if complete:
+                return b"".join(pieces)
+            self._buffer = self._more(_LINE_PULL)
+            if not self._buffer:
+                return b"".join(pieces)
 
     def close(self) -> None:
         if not self.closed:
-            self._chunks.close()
-        super().close()
+            try:
+                self._close()
+            finally:
+                super().close()
+
+
+class _ChunkPuller:
+    """``pull(n)`` over a generator of chunks: up to ``n`` bytes, keeping the rest of a chunk."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def __call__(self, size: int) -> bytes:
+        while not self._left:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._left = chunk
+        data = self._left if len(self._left) <= size else self._left[:size]
+        self._left = self._left[len(data):]
+        return data
 
 
 # the client side ------------------------------------------------------------------------------
