@@ -189,7 +189,7 @@ class Bench:
             if case.version:
                 self.versions[target.name] = case.version
             medians = ", ".join(f"{m} {statistics.median(s):.4g} s" for m, s in case.samples.items())
-            logger.info("%s on %s: %s (wall %.1f s)", what, target.name, medians, elapsed)
+            logger.info("%s on %s: %s (wall %.1f s)", what, target.name, medians or "n/a", elapsed)
         else:
             logger.error("%s on %s failed: %s", what, target.name, case.message)
             logger.debug("%s", case.detail)

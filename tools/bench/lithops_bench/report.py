@@ -20,7 +20,7 @@ class Row:
 
     Attributes:
         medians: target -> median seconds, for the targets where it ran.
-        missing: target -> ``skipped`` or ``error`` where it did not.
+        missing: target -> ``skipped``, ``error`` or ``n/a`` (no timings for it) where it did not.
     """
 
     metric: str
@@ -48,8 +48,8 @@ def build_rows(cases: Sequence[CaseResult]) -> list[Row]:
                 if case.status == "ok" and metric in case.samples:
                     row.medians[case.target] = statistics.median(case.samples[metric])
                     row.repeats[case.target] = len(case.samples[metric])
-                else:
-                    row.missing[case.target] = case.status
+                else:  # "n/a": the workload ran but does not apply to this target
+                    row.missing[case.target] = "n/a" if case.status == "ok" else case.status
         rows.extend(by_metric.values())
     return rows
 
