@@ -197,6 +197,22 @@ def _imports_of(source: bytes) -> set[str]:
     return names
 
 
+def _package_files(package: Path) -> list[Path]:
+    """The ``.py`` files of a package and of its subpackages (directories with ``__init__.py``);
+    other directories (virtualenvs, data, build output) are not code the function can import."""
+    files: list[Path] = []
+    pending = [package]
+    while pending:
+        directory = pending.pop()
+        for entry in sorted(directory.iterdir()):
+            if entry.is_dir():
+                if (entry / "__init__.py").is_file() and not entry.name.startswith("."):
+                    pending.append(entry)
+            elif entry.suffix == ".py":
+                files.append(entry)
+    return files
+
+
 def collect_module_sources(roots: Iterable[str], excluded: set[str]) -> dict[str, bytes]:
     """Source files (relative path -> bytes) of the local modules ``roots`` and what they import."""
     sources: dict[str, bytes] = {}
@@ -212,10 +228,8 @@ def collect_module_sources(roots: Iterable[str], excluded: set[str]) -> dict[str
         if located is None:
             continue
         path, base = located
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        files = _package_files(path) if path.is_dir() else [path]
         for file in files:
-            if "__pycache__" in file.parts:
-                continue
             data = file.read_bytes()
             total += len(data)
             if total > MAX_MODULES_BYTES:
