@@ -86,3 +86,12 @@ def test_close_stops_workers(tmp_path: Path) -> None:
     for worker_pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(worker_pid, 0)
+
+
+def test_close_without_waiting_stops_busy_workers_at_once(tmp_path: Path) -> None:
+    executor = lithops.FunctionExecutor(config={"localhost": {"storage_root": str(tmp_path)}})
+    executor.map(time.sleep, [30, 30])
+    time.sleep(0.5)
+    start = time.monotonic()
+    executor.close(wait_for_pending=False)
+    assert time.monotonic() - start < 1.5

@@ -254,6 +254,10 @@ class WorkerPool:
         self._wake_w.send(b"x")
         self._thread.join(timeout=5)
         for worker in workers:
+            if worker.task is not None:
+                # Busy with a call nobody will collect (the executor stopped waiting): stop it now.
+                worker.process.kill()
+                continue
             try:
                 worker.conn.send_bytes(pickle.dumps(("stop",), _PROTOCOL))
             except OSError:
