@@ -34,6 +34,11 @@ def _kill_ray_worker(x: int, marker: str = "") -> int:
     return x
 
 
+def _put(key: str, storage: Any) -> str:
+    storage.put_object(storage.bucket, key, b"written")
+    return key
+
+
 def _nested_executor(x: int) -> int:
     with lithops.FunctionExecutor(backend="ray") as inner:
         return int(inner.call_async(abs, x).result())
@@ -89,6 +94,18 @@ def test_max_retries_reruns_a_call_whose_ray_worker_died(ray_config: dict[str, A
         futures = fexec.map(_kill_ray_worker, [0, 1, 2], chunksize=3, extra_args=(marker,))
         assert fexec.get_result(futures) == [0, 1, 2]
     assert os.path.exists(marker)
+
+
+def test_executors_with_different_storage_share_workers_safely(ray_config: dict[str, Any],
+                                                              tmp_path: Path) -> None:
+    # Ray workers (and their warm call processes) serve every executor of this process.
+    other = {**ray_config, "localhost": {"storage_root": str(tmp_path / "other")}}
+    with lithops.FunctionExecutor(config=ray_config) as first, lithops.FunctionExecutor(config=other) as second:
+        for fexec, key in ((first, "first"), (second, "second"), (first, "first-again")):
+            assert fexec.get_result(fexec.map(_put, [key] * 2)) == [key] * 2
+            assert fexec.storage.get_object(fexec.storage.bucket, key) == b"written"
+        with pytest.raises(KeyError):
+            second.storage.get_object(second.storage.bucket, "first")
 
 
 def test_executor_inside_a_call_is_refused_clearly(ray_config: dict[str, Any]) -> None:

@@ -1,11 +1,13 @@
-"""Running a batch's calls in a forked child of the Ray worker, one child at a time.
+"""Running calls in a call process: a child of the Ray worker, kept for the worker's life.
 
-The Ray worker process, which holds Ray's connections and threads, never runs user code itself:
-it forks a child that runs core's worker handler over the batch and sends back, through a pipe, a
-marker before each call and each call's report. The parent enforces each call's timeout (SIGKILL)
-and, when the child dies (``os._exit``, a signal, the OOM killer), reports the running call as
-failed with the reason, then forks a new child for the rest of the batch. A crash or a timeout
-fails one call, never the Ray worker, and never hangs.
+The Ray worker process, which holds Ray's connections and threads, never runs user code itself.
+The first batch it gets forks a call process, which runs core's worker handler over each batch
+the worker hands it and sends back, through a pipe, a marker before each call and each call's
+report. It stays warm across batches (loaded functions, storage clients), as a localhost pool
+worker does. The worker enforces each call's timeout (SIGKILL) and, when the call process dies
+(``os._exit``, a signal, the OOM killer), reports the running call as failed with the reason and
+forks a new call process for the rest of the batch. A crash or a timeout fails one call, never
+the Ray worker, and never hangs. The call process dies with its Ray worker (PDEATHSIG).
 
 Reports are handed on in lists of those that arrived without waiting: fast calls travel together,
 a slow call's report travels as soon as it exists.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import pickle
@@ -22,10 +25,11 @@ import select
 import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 from lithops.spi import CallBatch, CallReport
@@ -35,14 +39,22 @@ from lithops.worker.isolation import describe_exit
 
 logger = logging.getLogger(__name__)
 
+#: Set in call processes: Ray cannot be used there (its threads and connections stay in the worker).
+IN_CHILD_ENV = "LITHOPS_RAY_CALL_PROCESS"
+
 _FRAME = struct.Struct("<Q")
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _READ_SIZE = 1 << 20
-#: Set in the children: Ray cannot be used there (its threads and connections stay in the parent).
-IN_CHILD_ENV = "LITHOPS_RAY_CALL_PROCESS"
-#: Exit code of a child whose handler itself failed (a bug, not the user's function).
+#: Exit code of a call process whose handler itself failed (a bug, not the user's function).
 _HANDLER_FAILED = 70
 _PR_SET_PDEATHSIG = 1
+#: Storage configurations a call process keeps environments (clients, loaded functions) for.
+_MAX_ENVIRONMENTS = 8
+
+PackageSource = Callable[[], "bytes | None"]
+
+_process: _CallProcess | None = None
+_process_lock = threading.Lock()
 
 
 def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str,
@@ -66,59 +78,93 @@ def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str
     return CallReport(batch.executor_id, batch.job_id, call_id, status)
 
 
-def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: bytes | None = None,
+def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: PackageSource,
                     first_call: int = 0) -> Iterator[list[CallReport]]:
-    """Run the calls of ``batch`` from ``first_call`` in forked children; yield their reports.
+    """Run the calls of ``batch`` from ``first_call`` in the call process; yield their reports.
 
     Every call gets exactly one report, in call order: its own, or a failure (timeout, crash).
+
+    Args:
+        env: the Ray worker's environment, used to record failures in storage.
+        package: returns the function package; asked only when the call process lacks it.
     """
-    with contextlib.suppress(Exception):
-        env.function(batch, package)  # loaded once here, inherited by every child
-    index_of = {call_id: index for index, call_id in enumerate(batch.call_ids)}
-    total = len(batch.call_ids)
-    next_call = first_call
-    while next_call < total:
-        child = _Child(batch, env, package, next_call)
-        try:
-            for reports in child.reports():
-                next_call = index_of[reports[-1].call_id] + 1
-                yield reports
-        finally:
-            status = child.reap()
-        if next_call < total:
-            failed = child.running if child.running is not None else next_call
-            error = describe_exit(status, batch.timeout if child.timed_out else None)
-            yield [failure_report(batch, env, batch.call_ids[failed], error)]
-            next_call = failed + 1
-    env.batches_run += 1
+    global _process
+    shared = _process_lock.acquire(blocking=False)  # one task at a time per worker, normally
+    try:
+        index_of = {call_id: index for index, call_id in enumerate(batch.call_ids)}
+        total = len(batch.call_ids)
+        next_call = first_call
+        while next_call < total:
+            process = (_process if shared else None) or _CallProcess()
+            if shared:
+                _process = process
+            finished = False
+            try:
+                for reports in process.run(batch, package, next_call):
+                    next_call = index_of[reports[-1].call_id] + 1
+                    yield reports
+                finished = True
+            finally:
+                # Not finished: the task was cancelled (or failed) with the process mid-batch.
+                if not (finished and process.alive and shared):
+                    process.stop()
+                    if shared:
+                        _process = None
+            if next_call < total and not process.alive:
+                failed = process.running if process.running is not None else next_call
+                error = describe_exit(process.exit_status, batch.timeout if process.timed_out else None)
+                yield [failure_report(batch, env, batch.call_ids[failed], error)]
+                next_call = failed + 1
+    finally:
+        if shared:
+            _process_lock.release()
 
 
-class _Child:
-    """One forked child running the batch from a call index, and the parent's end of its pipe."""
+class _CallProcess:
+    """A forked child running batches, and the worker's ends of its two pipes."""
 
-    def __init__(self, batch: CallBatch, env: WorkerEnvironment, package: bytes | None,
-                 first_call: int) -> None:
-        self.batch = batch
-        self.running: int | None = None
-        self.timed_out = False
-        self._started = 0.0
-        self._buffer = bytearray()
-        read_fd, write_fd = os.pipe()
+    def __init__(self) -> None:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
         parent = os.getpid()
         with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
-            os.close(read_fd)
+            os.close(request_write)
+            os.close(reply_read)
             _die_with_parent(parent)
-            _child_main(batch, env, package, first_call, write_fd)
-        os.close(write_fd)
+            _serve(request_read, reply_write)
+        os.close(request_read)
+        os.close(reply_write)
         self.pid = pid
-        self._fd: int | None = read_fd
-        self._status: int | None = None
+        self._requests: int | None = request_write
+        self._replies: int | None = reply_read
+        self._buffer = bytearray()
+        self._functions: set[tuple[str, str]] = set()
+        self.alive = True
+        self.exit_status = 0
+        self.running: int | None = None
+        self.timed_out = False
 
-    def reports(self) -> Iterator[list[CallReport]]:
-        """Reports as they arrive, until the child exits or overruns a call's timeout."""
+    def run(self, batch: CallBatch, package: PackageSource, first_call: int) -> Iterator[list[CallReport]]:
+        """Hand the batch over and yield its reports until it is done or the process dies.
+
+        Afterwards ``alive`` says whether the process survived; if not, ``running`` is the call
+        it was running (if any), ``timed_out`` whether it was killed for overrunning it, and
+        ``exit_status`` its wait status.
+        """
+        self.running = None
+        self.timed_out = False
+        loaded = (_storage_key(batch), batch.function_hash)
+        function = None if loaded in self._functions else package()
+        try:
+            self._send(("batch", batch, function, first_call))
+        except OSError:  # it died while idle
+            self._end()
+            return
+        self._functions.add(loaded)
+        started = 0.0
         pending: list[CallReport] = []
         while True:
             message = self._next(0.0)
@@ -127,25 +173,33 @@ class _Child:
                 pending = []
                 continue
             if message is None:
-                wait = None if self.running is None else self._started + self.batch.timeout - time.monotonic()
+                wait: float | None = None if self.running is None else started + batch.timeout - time.monotonic()
                 message = self._next(max(wait, 0.0) if wait is not None else None)
             if message is None:  # the running call overran its timeout
                 self.timed_out = True
-                self._kill()
+                self._end()
                 break
             if message is _EOF:
+                self._end()
                 break
             kind, value = message
             if kind == "start":
-                self.running, self._started = value, time.monotonic()
-            else:
+                self.running, started = value, time.monotonic()
+            elif kind == "report":
                 self.running = None
                 pending.append(value)
+            else:  # "done"
+                break
         if pending:
             yield pending
 
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._requests is None:
+            raise OSError("the call process is gone")
+        _write_frame(self._requests, message)
+
     def _next(self, timeout: float | None) -> Any:
-        """The next message; ``_EOF`` when the child closed the pipe; ``None`` on timeout."""
+        """The next message; ``_EOF`` when the process closed its pipe; ``None`` on timeout."""
         while True:
             if len(self._buffer) >= _FRAME.size:
                 (size,) = _FRAME.unpack_from(self._buffer)
@@ -153,32 +207,33 @@ class _Child:
                     frame = bytes(self._buffer[_FRAME.size:_FRAME.size + size])
                     del self._buffer[:_FRAME.size + size]
                     return pickle.loads(frame)
-            if self._fd is None:
+            if self._replies is None:
                 return _EOF
-            ready, _, _ = select.select([self._fd], [], [], timeout)
+            ready, _, _ = select.select([self._replies], [], [], timeout)
             if not ready:
                 return None
-            chunk = os.read(self._fd, _READ_SIZE)
+            chunk = os.read(self._replies, _READ_SIZE)
             if not chunk:
-                os.close(self._fd)
-                self._fd = None
-                self._buffer.clear()  # a truncated frame: the child died while writing it
+                self._buffer.clear()  # a truncated frame: it died while writing it
                 return _EOF
             self._buffer += chunk
 
-    def _kill(self) -> None:
+    def _end(self) -> None:
+        """Kill the process (if it still runs), reap it and close the pipes."""
+        if not self.alive:
+            return
+        self.alive = False
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
+        _, self.exit_status = os.waitpid(self.pid, 0)
+        for fd in (self._requests, self._replies):
+            if fd is not None:
+                os.close(fd)
+        self._requests = self._replies = None
 
-    def reap(self) -> int:
-        """Wait for the child (killing it if it still runs) and return its wait status."""
-        if self._status is None:
-            if self._fd is not None:
-                self._kill()  # the consumer stopped early (the task was cancelled)
-                os.close(self._fd)
-                self._fd = None
-            _, self._status = os.waitpid(self.pid, 0)
-        return self._status
+    def stop(self) -> None:
+        """End the process: it is mid-batch (a cancelled task) or was only for one batch."""
+        self._end()
 
 
 class _EOFType:
@@ -188,11 +243,41 @@ class _EOFType:
 _EOF = _EOFType()
 
 
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this child when the Ray worker dies.
+def _storage_key(batch: CallBatch) -> str:
+    return json.dumps(batch.storage, sort_keys=True, default=str)
 
-    The child holds copies of the worker's sockets: while it lives, Ray would not notice that
-    the worker is gone.
+
+def _write_frame(fd: int, message: tuple[Any, ...]) -> None:
+    data = pickle.dumps(message, _PROTOCOL)
+    view = memoryview(_FRAME.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_frame(fd: int) -> Any:
+    """The next message from ``fd``; ``None`` when it is closed."""
+    header = _read_exactly(fd, _FRAME.size)
+    if header is None:
+        return None
+    body = _read_exactly(fd, _FRAME.unpack(header)[0])
+    return None if body is None else pickle.loads(body)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = os.read(fd, min(size - len(chunks), _READ_SIZE))
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when the Ray worker dies.
+
+    The call process holds copies of the worker's sockets: while it lives, Ray would not notice
+    that the worker is gone.
     """
     if sys.platform.startswith("linux"):
         try:
@@ -204,21 +289,32 @@ def _die_with_parent(parent: int) -> None:
         os._exit(_HANDLER_FAILED)
 
 
-def _child_main(batch: CallBatch, env: WorkerEnvironment, package: bytes | None, first_call: int,
-                write_fd: int) -> NoReturn:
+def _serve(requests: int, replies: int) -> NoReturn:
+    """The call process: run batches until the worker closes the pipe."""
     code = 0
     try:
         os.environ["LITHOPS_WORKER"] = "1"
         os.environ[IN_CHILD_ENV] = "1"
+        # Executors with different storage configurations share Ray workers, and an environment
+        # caches storage clients by backend and bucket only: one environment per configuration.
+        envs: dict[str, WorkerEnvironment] = {}
 
         def send(message: tuple[str, Any]) -> None:
-            data = pickle.dumps(message, _PROTOCOL)
-            view = memoryview(_FRAME.pack(len(data)) + data)
-            while view:
-                view = view[os.write(write_fd, view):]
+            _write_frame(replies, message)
 
-        run_batch(batch, env, lambda report: send(("report", report)), package,
-                  lambda index: send(("start", index)), first_call)
+        while True:
+            request = _read_frame(requests)
+            if request is None:
+                break
+            _, batch, package, first_call = request
+            key = _storage_key(batch)
+            env = envs.pop(key, None) or WorkerEnvironment()
+            envs[key] = env  # most recently used last
+            while len(envs) > _MAX_ENVIRONMENTS:
+                del envs[next(iter(envs))]
+            run_batch(batch, env, lambda report: send(("report", report)), package,
+                      lambda index: send(("start", index)), first_call)
+            send(("done", None))
     except BaseException:
         traceback.print_exc()
         code = _HANDLER_FAILED

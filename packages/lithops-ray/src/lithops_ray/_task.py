@@ -2,8 +2,8 @@
 
 The backend wraps these functions with ``ray.remote``. Ray pickles them by reference, so the Ray
 workers import this module: lithops-core and lithops-ray must be installed on the cluster.
-A :class:`~lithops.worker.handler.WorkerEnvironment` is kept per Ray worker process, so functions
-and storage clients loaded by one batch serve the next ones.
+The calls run in a call process kept per Ray worker (:mod:`lithops_ray._supervisor`), so
+functions and storage clients loaded by one batch serve the next ones.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any
 from lithops.spi import CallBatch, CallReport
 from lithops.worker.handler import WorkerEnvironment
 
-from lithops_ray._supervisor import supervise_batch
+from lithops_ray._supervisor import PackageSource, supervise_batch
 
 #: The first item a streaming task yields: the client starts watching for lost calls from here,
 #: so time spent queued in Ray does not count.
 STARTED = "lithops-started"
 
 _ENV: WorkerEnvironment | None = None
-_LOADED: set[str] = set()
 
 
 def _environment() -> WorkerEnvironment:
@@ -31,31 +30,32 @@ def _environment() -> WorkerEnvironment:
     return _ENV
 
 
-def _package(batch: CallBatch, boxed_package: Sequence[Any]) -> bytes | None:
-    """The function package, fetched from the object store only by workers that lack it.
+def _package_source(boxed_package: Sequence[Any]) -> PackageSource:
+    """Fetches the function package from the object store, when the call process lacks it.
 
     The client passes the package's ObjectRef inside a list, so Ray does not resolve it for
-    every task; a warm worker already holds the loaded function.
+    every task: a warm call process already holds the loaded function.
     """
-    if batch.function_hash in _LOADED:
-        return None
-    import ray
 
-    package: bytes = ray.get(boxed_package[0])
-    _LOADED.add(batch.function_hash)
-    return package
+    def fetch() -> bytes:
+        import ray
+
+        package: bytes = ray.get(boxed_package[0])
+        return package
+
+    return fetch
 
 
 def stream_batch(batch: CallBatch, boxed_package: Sequence[Any],
                  first_call: int = 0) -> Iterator[str | list[CallReport]]:
     """A streaming task: yields :data:`STARTED`, then lists of reports as calls finish."""
     yield STARTED
-    yield from supervise_batch(batch, _environment(), _package(batch, boxed_package), first_call)
+    yield from supervise_batch(batch, _environment(), _package_source(boxed_package), first_call)
 
 
 def run_batch_task(batch: CallBatch, boxed_package: Sequence[Any], first_call: int = 0) -> list[CallReport]:
     """A plain task (for Ray Client connections, which cannot stream): every report at the end."""
     reports: list[CallReport] = []
-    for chunk in supervise_batch(batch, _environment(), _package(batch, boxed_package), first_call):
+    for chunk in supervise_batch(batch, _environment(), _package_source(boxed_package), first_call):
         reports.extend(chunk)
     return reports
