@@ -141,10 +141,11 @@ class FunctionExecutor:
         self._monitor = StorageMonitor(self.storage, self._bucket, float(lithops_cfg["monitoring_interval"]))
         max_workers = lithops_cfg.get("max_workers") or self.runtime_info["max_workers"]
         self._invoker = Invoker(self.compute, self.storage, self._bucket, self._monitor, int(max_workers))
-        self._report_to_storage = (
-            in_worker() or lithops_cfg.get("monitoring") == "storage"
-            or Capability.DIRECT_RESULTS not in self.compute.capabilities
-        )
+        # Poll storage for statuses when asked to, or when the backend has no direct channel;
+        # workers also record to storage inside a worker (nested jobs outlive their executor).
+        self._poll_storage = (lithops_cfg.get("monitoring") == "storage"
+                              or Capability.DIRECT_RESULTS not in self.compute.capabilities)
+        self._report_to_storage = in_worker() or self._poll_storage
         self._packages: dict[int, tuple[Callable[..., Any], FunctionPackage, bytes]] = {}
         self._job_counter = 0
         self._last_call = ""
@@ -284,7 +285,7 @@ class FunctionExecutor:
                       function_package=package_bytes, batches=tuple(batches),
                       runtime_name=self.runtime_info["runtime_name"], runtime_memory=memory,
                       timeout=call_timeout, max_workers=workers)
-        self._invoker.submit(job, futures, report_to_storage)
+        self._invoker.submit(job, futures, poll_storage=self._poll_storage)
         return futures
 
     def _deferred(self, inputs: Sequence[ResponseFuture], outputs: list[ResponseFuture],

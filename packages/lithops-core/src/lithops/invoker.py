@@ -70,17 +70,18 @@ class Invoker:
             result.append(batch)
         return result
 
-    def submit(self, job: JobSpec, futures: list[ResponseFuture], report_to_storage: bool) -> None:
-        """Start ``job``; its ``futures`` complete as calls report."""
+    def submit(self, job: JobSpec, futures: list[ResponseFuture], poll_storage: bool) -> None:
+        """Start ``job``; its ``futures`` complete as calls report: through the backend's direct
+        channel, or, with ``poll_storage``, from the statuses workers write to storage."""
         with self._lock:
             self._futures[job.job_key] = futures
         submit_time = time.time()
         for future in futures:
             future._mark_invoked(submit_time)
-        if report_to_storage and not self.direct:
+        if poll_storage:
             self.monitor.track(futures, job.timeout + LOST_GRACE)
         if Capability.JOB in self.capabilities:
-            sink = self._sink if self.direct else None
+            sink = self._sink if self.direct and not poll_storage else None
             cast(JobBackend, self.compute).invoke_job(job, sink)
         else:
             self._invoke_faas(job, futures)

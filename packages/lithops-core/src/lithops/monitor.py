@@ -1,9 +1,11 @@
 """The storage monitor: completes futures from the status records workers write to storage.
 
-Each poll lists a job's done index (``done/<ns>-<call>`` markers, named by completion time) from a
-cursor with ``start_after``, so its cost is O(new statuses), not a listing of the whole job as in
-Lithops 3.x. The cursor trails the newest marker by a grace window, so a marker written late (slow
-upload, clock skew between workers) is still seen; markers already seen are skipped.
+Each poll lists a job's done index (``done/<ns>-<call>`` markers, named by completion time) after
+the newest marker seen (``start_after``), so its cost is O(new statuses), not a listing of the
+whole job as in Lithops 3.x. A marker can become visible after newer ones (a slow upload, clock
+skew between workers), so every few seconds a sweep lists again from a grace window before the
+newest marker; markers already seen are skipped. A call is declared lost only when the job makes
+no progress for longer than the call timeout (calls may queue behind each other).
 """
 
 from __future__ import annotations
@@ -24,22 +26,29 @@ from lithops.status import decode_status
 logger = logging.getLogger(__name__)
 
 GRACE_NS = 10 * 1_000_000_000
+SWEEP_INTERVAL = 5.0
 MAX_INTERVAL = 1.0
+LIST_PAGE = 1000
 
 
 @dataclass
 class _JobWatch:
     job_key: str
     futures: dict[str, ResponseFuture]
+    timeout: float | None
     deadline: float | None
     cursor_ns: int = 0
+    last_key: str = ""
+    last_sweep: float = 0.0
     seen: set[str] = field(default_factory=set)
+    pending: set[str] = field(default_factory=set)
 
 
 @dataclass
 class MonitorStats:
     polls: int = 0
     list_requests: int = 0
+    markers_listed: int = 0
     get_requests: int = 0
     statuses: int = 0
 
@@ -71,10 +80,13 @@ class StorageMonitor:
             for future in futures:
                 watch = self._jobs.get(future.job_key)
                 if watch is None:
-                    watch = self._jobs[future.job_key] = _JobWatch(future.job_key, {}, deadline)
+                    watch = self._jobs[future.job_key] = _JobWatch(future.job_key, {}, timeout, deadline)
+                    watch.last_sweep = time.monotonic()
                 elif deadline is not None and watch.deadline is not None:
                     watch.deadline = max(watch.deadline, deadline)
                 watch.futures[future.call_id] = future
+                if not future.ready:
+                    watch.pending.add(future.call_id)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lithops-storage-monitor", daemon=True)
                 self._thread.start()
@@ -108,12 +120,20 @@ class StorageMonitor:
     def poll(self, watch: _JobWatch) -> int:
         """Read the statuses that are new since the last poll; return how many completed."""
         self.stats.polls += 1
-        start_after = keys.done_marker_after(watch.job_key, watch.cursor_ns - GRACE_NS)
         prefix = keys.done_prefix(watch.job_key)
-        self.stats.list_requests += 1
+        now = time.monotonic()
+        if watch.last_key and now - watch.last_sweep < SWEEP_INTERVAL:
+            start_after = watch.last_key
+        else:
+            start_after = keys.done_marker_after(watch.job_key, watch.cursor_ns - GRACE_NS)
+            watch.last_sweep = now
         markers = self.storage.storage_backend.list_keys(self.bucket, prefix, start_after)
+        self.stats.list_requests += max(1, -(-len(markers) // LIST_PAGE))
+        self.stats.markers_listed += len(markers)
         new: list[ResponseFuture] = []
         for marker in markers:
+            if marker > watch.last_key:
+                watch.last_key = marker
             done_ns, call_id = keys.parse_done_marker(marker)
             watch.cursor_ns = max(watch.cursor_ns, done_ns)
             if call_id in watch.seen:
@@ -124,9 +144,14 @@ class StorageMonitor:
                 new.append(future)
         if new:
             self._complete(new)
+            if watch.timeout is not None:  # progress: calls queued behind these are not lost
+                watch.deadline = max(watch.deadline or 0.0, time.monotonic() + watch.timeout)
+            watch.pending.difference_update(f.call_id for f in new)
+        else:  # idle: also forget calls completed another way (an invocation that failed)
+            watch.pending = {c for c in watch.pending if not watch.futures[c].ready}
         self._expire(watch)
         with self._lock:
-            if all(f.ready for f in watch.futures.values()):
+            if not watch.pending:
                 self._jobs.pop(watch.job_key, None)
         return len(new)
 
@@ -159,7 +184,8 @@ class StorageMonitor:
     def _expire(self, watch: _JobWatch) -> None:
         if watch.deadline is None or time.monotonic() < watch.deadline:
             return
-        for future in watch.futures.values():
+        for call_id in list(watch.pending):
+            future = watch.futures[call_id]
             if not future.ready:
                 try:  # one last look: it may have finished just now
                     self._complete_one(future)
@@ -169,6 +195,7 @@ class StorageMonitor:
                         " the invocation was lost or its worker died without reporting. Check the"
                         " backend's logs (lithops logs get) and retry the call."
                     ))
+        watch.pending.clear()
 
 
 _detached_monitors: dict[tuple[str, str], StorageMonitor] = {}
