@@ -110,7 +110,11 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     def __reduce__(self) -> tuple[Callable[..., ResponseFuture], tuple[Any, ...]]:
         status = self._status_record() if self._state == FINISHED else None
-        return (_rebuild, (self.executor_id, self.job_id, self.call_id, self._storage_ref, status))
+        output = None
+        if status is not None and self._exception is None and self._result is not _NOT_LOADED:
+            # A finished future carries its value along: it may live nowhere else (inline output).
+            output = pickle.dumps(self._result, protocol=pickle.HIGHEST_PROTOCOL)
+        return (_rebuild, (self.executor_id, self.job_id, self.call_id, self._storage_ref, status, output))
 
     def _detach(self) -> None:
         """Forget the local channel: this future will be read from storage from now on."""
@@ -251,7 +255,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         success = bool(status.get("success"))
         # Keep only what is not derivable: error details of failed calls, where outputs live.
         kept = {k: v for k, v in status.items()
-                if k not in ("stats", "executor_id", "job_id", "call_id", "success", "exception")}
+                if k not in ("stats", "executor_id", "job_id", "call_id", "success", "exception", "output")}
         self._call_status = kept if (not success or kept.get("output_in_storage") or len(kept) > 1) else None
         if success:
             if output is not None:
@@ -317,8 +321,8 @@ def _is_futures(value: Any) -> bool:
 
 
 def _rebuild(executor_id: str, job_id: str, call_id: str, storage_ref: StorageRef | None,
-             status: dict[str, Any] | None) -> ResponseFuture:
+             status: dict[str, Any] | None, output: bytes | None = None) -> ResponseFuture:
     future = ResponseFuture(executor_id, job_id, call_id, storage_ref)
     if status is not None:
-        future._set_report(status, None)
+        future._set_report(status, output)
     return future

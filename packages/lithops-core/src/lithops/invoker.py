@@ -95,7 +95,8 @@ class Invoker:
             loader = None
             if report.output is None and report.status.get("output_in_storage"):
                 loader = self._output_loader(future)
-            future._set_report(report.status, report.output, loader)
+            output = report.output if report.output is not None else report.status.pop("output", None)
+            future._set_report(report.status, output, loader)
 
     def _output_loader(self, future: ResponseFuture) -> Any:
         backend = self.storage.storage_backend

@@ -168,7 +168,7 @@ class StorageMonitor:
         data = self.storage.storage_backend.get_object(self.bucket, keys.status_key(future.job_key, future.call_id))
         status = decode_status(data)
         self.stats.statuses += 1
-        future._set_report(status, None, self._loader(future))
+        future._set_report(status, status.pop("output", None), self._loader(future))
 
     def _loader(self, future: ResponseFuture) -> Callable[[], bytes]:
         backend = self.storage.storage_backend
