@@ -57,15 +57,30 @@ def short_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(config: dict[str, Any], marker: str, timeout: float = 300) -> dict[str, Any]:
+def _server_logs(cluster: RayCluster | None) -> str:
+    if cluster is None:
+        return ""
+    logs = sorted((cluster.temp_dir / "session_latest" / "logs").glob("ray_client_server*.err"))
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in logs)
+
+
+def _run(config: dict[str, Any], marker: str, timeout: float = 300,
+         cluster: RayCluster | None = None) -> dict[str, Any]:
     # Ray Client's first connection attempt waits 5 s for the server it spawns per client: too
     # short on a loaded 2-core machine.
     env = {**os.environ, **RAY_ENV, MARKER_VAR: marker, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "30"}
-    result = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(config)], capture_output=True, text=True,
-                            env=env, timeout=timeout)
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(config)], capture_output=True,
+                                text=True, env=env, timeout=timeout)
+        # On a loaded machine Ray Client's proxy sometimes fails to start the server it spawns for
+        # a client ("Starting Ray client server failed"): a Ray flake, retried once.
+        if "Starting Ray client server failed" not in result.stderr:
+            break
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, f"exit code {result.returncode}\n{result.stdout}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0 and lines, (
+        f"exit code {result.returncode}\n{result.stdout}\n{result.stderr[-4000:]}\n{_server_logs(cluster)}")
     state: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    state["stderr"] = result.stderr
     return state
 
 
@@ -77,6 +92,7 @@ def test_local_cluster_started_on_demand_and_stopped(short_dir: Path, tmp_path: 
     assert state["outcomes"] == EXPECTED
     assert state["connected_while_open"] and not state["client_mode"]
     assert not state["connected_after_close"]
+    assert "is not shared between machines" not in state["stderr"]  # one machine: localhost storage is fine
     # Closing the last executor stopped the cluster it started: no process of it is left.
     deadline = time.monotonic() + 20
     while marked_processes(short_dir.name) and time.monotonic() < deadline:
@@ -92,7 +108,9 @@ def test_ray_client_address(ray_cluster: RayCluster, short_dir: Path, tmp_path: 
         pytest.skip("Ray Client needs pip install 'ray[client]'")
     config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
               "ray": {"address": ray_cluster.client_address}}
-    state = _run(config, short_dir.name)
+    state = _run(config, short_dir.name, cluster=ray_cluster)
     assert state["client_mode"]
     assert state["outcomes"] == EXPECTED
+    # Through Ray Client the cluster may be anywhere: localhost storage gets a warning.
+    assert "Storage 'localhost' is not shared between machines" in state["stderr"]
     assert not state["connected_after_close"]

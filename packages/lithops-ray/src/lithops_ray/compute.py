@@ -107,6 +107,25 @@ class RayBackend:
         except BaseException:
             self._release()
             raise
+        if Capability.SHARED not in context.storage.capabilities and self._spans_machines():
+            logger.warning(
+                "Storage %r is not shared between machines, and the Ray cluster at %r is not all on this"
+                " one: calls that use the `storage` or `obj` arguments, and monitoring: storage, will not"
+                " see this machine's data. Configure a shared storage (aws_s3, gcp_storage, minio...).",
+                context.storage_backend, self._connection.address,
+            )
+
+    def _spans_machines(self) -> bool:
+        """Whether some node (or the Ray Client server) may be on another machine than this client."""
+        if self._connection.client_mode:
+            return True
+        try:
+            here = {"127.0.0.1", "localhost", str(self._ray.util.get_node_ip_address())}
+            nodes = {str(node.get("NodeManagerAddress")) for node in self._ray.nodes() if node.get("Alive")}
+        except Exception as exc:  # only decides whether to warn
+            logger.debug("Could not list the Ray cluster's nodes: %s", exc)
+            return False
+        return not nodes <= here
 
     def _default_max_workers(self) -> int:
         cpus = float(self._ray.cluster_resources().get("CPU", 0))
