@@ -22,12 +22,12 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
 from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.spi import Capability, ConfigOption, ObjectInfo
+from lithops.spi import Capability, ConfigOption, ObjectInfo, PullStream
 
 from lithops_aws.config import (
     ACCESS_KEY_ID,
@@ -48,8 +48,6 @@ DELETE_BATCH = 1000
 #: A range end at or past this is open-ended (``bytes=N-``): core encodes ``bytes=N-`` so.
 _OPEN_END = 2**62
 #: Reads of a whole stream pull from the socket this much at a time; readline, this much.
-_PULL_SIZE = 8 * _MiB
-_LINE_PULL = 64 * 1024
 
 _NO_SUCH_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
 _ACCESS_ERRORS = frozenset(
@@ -89,92 +87,6 @@ S3_COMPATIBLE_OPTIONS: tuple[ConfigOption, ...] = (
 )
 
 
-class _ChunkStream(io.BufferedIOBase):
-    """A buffered binary stream over ``pull(n)``, a function returning up to ``n`` more bytes
-    (``b""`` at the end). Large reads are handed over without copies; ``readline`` and line
-    iteration buffer only what they need."""
-
-    def __init__(self, pull: Callable[[int], bytes], close: Callable[[], None]) -> None:
-        super().__init__()
-        self._pull = pull
-        self._close = close
-        self._buffer = b""
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _more(self, size: int) -> bytes:
-        if self._eof:
-            return b""
-        data = self._pull(size)
-        if not data:
-            self._eof = True
-        return data
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            pieces = [self._buffer]
-            self._buffer = b""
-            while piece := self._more(_PULL_SIZE):
-                pieces.append(piece)
-            return b"".join(pieces)
-        if self._buffer:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-            if len(data) == size:
-                return data
-            pieces, missing = [data], size - len(data)
-        else:
-            pieces, missing = [], size
-        while missing > 0:
-            piece = self._more(missing)
-            if not piece:
-                break
-            pieces.append(piece)
-            missing -= len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def read1(self, size: int = -1) -> bytes:
-        if self._buffer:
-            data = self._buffer if size < 0 else self._buffer[:size]
-            self._buffer = self._buffer[len(data):]
-            return data
-        return self._more(size if size > 0 else _PULL_SIZE)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        limit = size if size is not None and size >= 0 else None
-        pieces: list[bytes] = []
-        taken = 0
-        while True:
-            end = self._buffer.find(b"\n") + 1
-            if end == 0:
-                end = len(self._buffer)
-                complete = False
-            else:
-                complete = True
-            if limit is not None and taken + end > limit:
-                end, complete = limit - taken, True
-            pieces.append(self._buffer[:end])
-            taken += end
-            self._buffer = self._buffer[end:]
-            if complete:
-                return b"".join(pieces)
-            self._buffer = self._more(_LINE_PULL)
-            if not self._buffer:
-                return b"".join(pieces)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._close()
-            finally:
-                super().close()
 
 
 def _client_error_code(exc: BaseException) -> str | None:
@@ -438,7 +350,7 @@ class S3StorageBackend:
         if response is None:
             return io.BytesIO(b"")
         body = response["Body"]
-        return cast(IO[bytes], _ChunkStream(body.read, body.close))
+        return cast(IO[bytes], PullStream(body.read, body.close))
 
     def head_object(self, bucket: str, key: str) -> dict[str, str]:
         """The object's HTTP headers (lower-case names), with ``content-length``, ``etag``..."""

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
+from lithops.streams import PullStream
+
 __all__ = [
     "CallBatch",
     "CallReport",
@@ -34,6 +36,7 @@ __all__ = [
     "JobBackend",
     "JobSpec",
     "ObjectInfo",
+    "PullStream",
     "ReportSink",
     "RuntimeInfo",
     "StorageBackend",
