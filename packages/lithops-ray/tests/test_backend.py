@@ -25,10 +25,15 @@ def _env(name: str) -> str | None:
 
 
 def _kill_ray_worker(x: int, marker: str = "") -> int:
-    """Kills the Ray worker process running the call (the call's parent) on the first attempt."""
+    """Kills the Ray worker process running the call (the call's parent) on the first attempt.
+
+    It waits a little first: a worker killed at once may not have sent the previous call's report
+    yet, and Ray would then lose it with the worker (the client fails the first unreported call).
+    """
     if x == 1 and not (marker and os.path.exists(marker)):
         if marker:
             Path(marker).touch()
+        time.sleep(0.5)
         os.kill(os.getppid(), signal.SIGKILL)
         time.sleep(5)
     return x
