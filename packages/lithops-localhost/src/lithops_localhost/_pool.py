@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from lithops.spi import CallBatch, CallReport, ReportSink
-from lithops.status import pack_exception
+from lithops.worker import pack_exception
 from lithops.worker.handler import WorkerEnvironment, write_to_storage
 from lithops.worker.isolation import describe_exit
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 from lithops.spi import CallBatch, CallReport
-from lithops.status import pack_exception
+from lithops.worker import pack_exception
 from lithops.worker.handler import WorkerEnvironment, run_batch, write_to_storage
 from lithops.worker.isolation import describe_exit
 

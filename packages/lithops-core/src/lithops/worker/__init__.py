@@ -8,10 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from lithops.spi import CallBatch
+from lithops.status import pack_exception
 from lithops.worker.handler import WorkerEnvironment, run_batch
 from lithops.worker.isolation import run_batch_isolated
 
-__all__ = ["WorkerEnvironment", "handle_payload", "run_batch", "run_batch_isolated"]
+__all__ = [
+    "WorkerEnvironment",
+    "handle_payload",
+    "pack_exception",
+    "run_batch",
+    "run_batch_isolated",
+]
 
 _ENV: WorkerEnvironment | None = None
 

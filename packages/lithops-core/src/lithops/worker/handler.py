@@ -69,7 +69,7 @@ class WorkerEnvironment:
 
     def __init__(self, storage_configs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._functions: dict[str, LoadedFunction] = {}
-        self._storages: dict[tuple[str, str | None], Any] = {}
+        self._storages: dict[tuple[str, str | None, str], Any] = {}
         self._storage_configs = dict(storage_configs or {})
         self.batches_run = 0
         self.modules_root = Path(tempfile.gettempdir()) / f"lithops-{os.getuid()}" / "modules"
@@ -115,12 +115,13 @@ class WorkerEnvironment:
         """A ``lithops.storage.Storage`` for ``backend``, cached per process."""
         from lithops.storage import Storage
 
-        cache_key = (backend, bucket)
+        section = self._storage_configs.get(backend)
+        if section is None and public is not None and public.get("backend") == backend:
+            section = public.get("config") or {}
+        # Keyed by configuration too: a warm worker may serve executors with different storages.
+        cache_key = (backend, bucket, repr(sorted((section or {}).items())))
         storage = self._storages.get(cache_key)
         if storage is None:
-            section = self._storage_configs.get(backend)
-            if section is None and public is not None and public.get("backend") == backend:
-                section = public.get("config") or {}
             storage = Storage(storage_config={"backend": backend, "bucket": bucket, backend: dict(section or {})})
             self._storages[cache_key] = storage
         return storage
