@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -285,8 +286,18 @@ class FunctionExecutor:
                       function_package=package_bytes, batches=tuple(batches),
                       runtime_name=self.runtime_info["runtime_name"], runtime_memory=memory,
                       timeout=call_timeout, max_workers=workers)
+        if report_to_storage:
+            self._write_job_record(job, package.name)
         self._invoker.submit(job, futures, poll_storage=self._poll_storage)
         return futures
+
+    def _write_job_record(self, job: JobSpec, function_name: str) -> None:
+        import json
+
+        record = {"executor_id": self.executor_id, "job_id": job.job_id, "function": function_name,
+                  "total_calls": job.total_calls, "submit_time": time.time(), "backend": self.backend}
+        self.storage.storage_backend.put_object(self._bucket, keys.job_record_key(job.job_key),
+                                                json.dumps(record).encode())
 
     def _deferred(self, inputs: Sequence[ResponseFuture], outputs: list[ResponseFuture],
                   submit: Callable[[], object]) -> None:

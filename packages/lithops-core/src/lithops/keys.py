@@ -3,6 +3,7 @@
 ::
 
     lithops.jobs/<executor>/<hash>.func.pickle              the function, content-addressed
+    lithops.jobs/<executor>-<job>/job.json                   the job: function, total calls, submit time
     lithops.jobs/<executor>-<job>/data/<batch>.pickle        call data too large to travel inline
     lithops.jobs/<executor>-<job>/<call>/status.json         a call's status record
     lithops.jobs/<executor>-<job>/<call>/output.pickle       a call's pickled result
@@ -21,6 +22,7 @@ STATUS_FILE = "status.json"
 OUTPUT_FILE = "output.pickle"
 LOGS_FILE = "logs.txt"
 DONE_DIR = "done"
+JOB_FILE = "job.json"
 
 
 def job_key(executor_id: str, job_id: str) -> str:
@@ -38,6 +40,11 @@ def job_prefix(job_key: str) -> str:
 
 def function_key(executor_id: str, function_hash: str) -> str:
     return f"{JOBS_PREFIX}/{executor_id}/{function_hash}.func.pickle"
+
+
+def job_record_key(job_key: str) -> str:
+    """The job's record, written when its calls report through storage (``lithops jobs`` reads it)."""
+    return f"{JOBS_PREFIX}/{job_key}/{JOB_FILE}"
 
 
 def data_key(job_key: str, batch_index: int) -> str:

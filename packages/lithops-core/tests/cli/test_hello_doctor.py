@@ -95,7 +95,8 @@ def test_doctor_never_prints_secrets(cli: Callable[..., Result], set_config: Cal
         "aws_s3": {"endpoint": "http://127.0.0.1:9", "storage_bucket": "doctor-test"},
     })
     result = cli("doctor")
-    assert "credentials: aws_s3: secret_access_key set" in result.output
+    assert "credentials: aws_s3: access_key_id, secret_access_key set" in result.output
+    assert "AKIADOCTORTEST" not in result.output
     assert secret not in result.output
 
 

@@ -48,16 +48,26 @@ class JobData:
     first_seen: float = float("inf")
     last_seen: float = 0.0
     failed: int | None = None
+    has_record: bool = False
+    total: int | None = None
+    function: str = ""
 
     @property
     def calls(self) -> int:
         """Calls that reported (a status, a done marker, or at least logs)."""
         return len(self.statuses | self.done | self.logs)
 
+    @property
+    def progress(self) -> str:
+        """``reported/total`` when the job's record gives the total, else ``reported``."""
+        return f"{self.calls}/{self.total}" if self.total is not None else str(self.calls)
+
     def state(self, now: float) -> str:
         if self.failed:
             return "failed"
-        return "running" if now - self.last_seen < ACTIVE_WITHIN else "done"
+        if self.total is not None and self.calls < self.total:
+            return "running" if now - self.last_seen < ACTIVE_WITHIN else "stalled"
+        return "running" if self.total is None and now - self.last_seen < ACTIVE_WITHIN else "done"
 
 
 def scan_jobs(store: Storage) -> dict[str, JobData]:
@@ -83,7 +93,9 @@ def scan_jobs(store: Storage) -> dict[str, JobData]:
         modified = _timestamp(obj["LastModified"])
         job.first_seen = min(job.first_seen, modified)
         job.last_seen = max(job.last_seen, modified)
-        if parts[2] == keys.DONE_DIR and len(parts) == 4:
+        if len(parts) == 3 and parts[2] == keys.JOB_FILE:
+            job.has_record = True
+        elif parts[2] == keys.DONE_DIR and len(parts) == 4:
             job.done.add(keys.parse_done_marker(obj["Key"])[1])
         elif len(parts) == 4 and parts[3] == keys.STATUS_FILE:
             job.statuses.add(parts[2])
@@ -92,6 +104,20 @@ def scan_jobs(store: Storage) -> dict[str, JobData]:
         elif len(parts) == 4 and parts[3] == keys.OUTPUT_FILE:
             job.outputs.add(parts[2])
     return jobs
+
+
+def read_record(store: Storage, job: JobData) -> None:
+    """Fill in the job's total calls and function from its ``job.json``, when it has one."""
+    from lithops import keys
+
+    if not job.has_record:
+        return
+    try:
+        record = json.loads(store.storage_backend.get_object(store.bucket, keys.job_record_key(job.job_key)))
+    except (KeyError, ValueError):
+        return
+    job.total = int(record.get("total_calls", 0)) or None
+    job.function = str(record.get("function", ""))
 
 
 def count_failures(store: Storage, job: JobData) -> int:
@@ -166,19 +192,21 @@ def jobs(config_file: str | None, storage: str | None, limit: int, executor_id: 
     selected.sort(key=lambda job: job.last_seen, reverse=True)
     selected = selected[:limit]
     for job in selected:
+        read_record(store, job)
         job.failed = count_failures(store, job)
     now = time.time()
     if as_json:
         click.echo(json.dumps([
             {"job_key": job.job_key, "executor_id": job.executor_id, "job_id": job.job_id,
-             "state": job.state(now), "calls": job.calls, "failed": job.failed, "with_logs": len(job.logs),
+             "state": job.state(now), "calls": job.calls, "total_calls": job.total, "function": job.function,
+             "failed": job.failed, "with_logs": len(job.logs),
              "first_update": job.first_seen, "last_update": job.last_seen}
             for job in selected], indent=2))
         return
     if not selected:
         click.echo(f"No jobs in bucket {store.bucket!r} of storage {store.backend!r}.")
         return
-    rows = [(job.job_key, job.state(now), job.calls, job.failed, len(job.logs),
+    rows = [(job.job_key, job.state(now), job.progress, job.failed, len(job.logs),
              datetime.fromtimestamp(job.last_seen).strftime("%Y-%m-%d %H:%M:%S"), _ago(now - job.last_seen))
             for job in selected]
     print_table(["JOB", "STATE", "CALLS", "FAILED", "LOGS", "LAST UPDATE", ""], rows, right=[2, 3, 4])
