@@ -240,6 +240,12 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         self._output_loader = None
 
     # executor/monitor side
+    def cancel(self) -> bool:
+        """A call handed to a backend cannot be withdrawn: like a running stdlib future, False."""
+        if self._invoked:
+            return False
+        return super().cancel()
+
     def _mark_invoked(self, submit_time: float) -> None:
         self._invoked = True
         self._add_stats({"host_submit_tstamp": submit_time})
@@ -247,7 +253,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     def _set_report(self, status: dict[str, Any], output: bytes | None,
                     output_loader: Callable[[], bytes] | None = None) -> None:
         """Complete the future from a call's status record (and output when it came along)."""
-        if self._state == FINISHED:
+        if self._state not in (PENDING, RUNNING):  # finished (or cancelled before invocation)
             return
         stats = dict(status.get("stats") or {})
         stats.update(zip(self._stat_keys, self._stat_values))

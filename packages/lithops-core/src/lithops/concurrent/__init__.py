@@ -1,0 +1,1 @@
+"""``lithops.concurrent.futures``: the standard ``concurrent.futures`` interface on any backend."""
