@@ -95,3 +95,23 @@ def test_close_without_waiting_stops_busy_workers_at_once(tmp_path: Path) -> Non
     start = time.monotonic()
     executor.close(wait_for_pending=False)
     assert time.monotonic() - start < 1.5
+
+
+
+SCALE = 1
+
+
+def test_globals_changed_between_jobs_travel(fexec: lithops.FunctionExecutor) -> None:
+    """A function pickled by value (not importable: here, a nested one) takes its globals as they
+    are at each job, like a script's functions."""
+    global SCALE
+
+    def scaled(x: int) -> int:
+        return x * SCALE
+
+    assert fexec.call_async(scaled, 2).result() == 2
+    SCALE = 10
+    try:
+        assert fexec.call_async(scaled, 2).result() == 20
+    finally:
+        SCALE = 1

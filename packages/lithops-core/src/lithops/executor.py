@@ -21,7 +21,7 @@ from lithops.futures_list import FuturesList
 from lithops.invoker import Invoker
 from lithops.job import auto_chunksize, bind_iterdata, make_batches, wants_obj
 from lithops.monitor import StorageMonitor
-from lithops.serialize import FunctionPackage, package_function
+from lithops.serialize import FunctionPackage, package_function, pickle_function
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
 from lithops.storage import Storage
 from lithops.version import __version__
@@ -147,7 +147,8 @@ class FunctionExecutor:
         self._poll_storage = (lithops_cfg.get("monitoring") == "storage"
                               or Capability.DIRECT_RESULTS not in self.compute.capabilities)
         self._report_to_storage = in_worker() or self._poll_storage
-        self._packages: dict[int, tuple[Callable[..., Any], FunctionPackage, bytes]] = {}
+        self._packages: dict[tuple[bytes, tuple[str, ...] | None, tuple[str, ...]],
+                             tuple[FunctionPackage, bytes]] = {}
         self._job_counter = 0
         self._last_call = ""
         self._closed = False
@@ -194,22 +195,24 @@ class FunctionExecutor:
     # job creation
     def _package(self, func: Callable[..., Any], include_modules: Sequence[str] | None,
                  exclude_modules: Sequence[str] | None) -> tuple[FunctionPackage, bytes]:
-        cache_key = id(func)
+        # Pickled on every job, so that globals changed since the last job travel too; the module
+        # collection is reused while the pickle and the options stay the same.
+        pickled = pickle_function(func)
         include = None if include_modules is None else tuple(include_modules)
         exclude = tuple(exclude_modules or ())
+        cache_key = (pickled[1], include, exclude)
         cached = self._packages.get(cache_key)
-        if cached is not None and cached[0] is func and getattr(cached[1], "_options", None) == (include, exclude):
-            return cached[1], cached[2]
+        if cached is not None:
+            return cached
         cfg = self.config["lithops"]
         if include is not None and not include and cfg.get("include_modules"):
             include = tuple(cfg["include_modules"])
         exclude = exclude + tuple(cfg.get("exclude_modules") or ())
-        package = package_function(func, include, exclude)
-        object.__setattr__(package, "_options", (None if include_modules is None else tuple(include_modules),
-                                                 tuple(exclude_modules or ())))
-        data = package.to_bytes()
-        self._packages[cache_key] = (func, package, data)
-        return package, data
+        package = package_function(func, include, exclude, pickled)
+        if len(self._packages) >= 64:
+            self._packages.pop(next(iter(self._packages)))
+        self._packages[cache_key] = (package, package.to_bytes())
+        return self._packages[cache_key]
 
     def _next_job_id(self, prefix: str) -> str:
         job_id = f"{prefix}{self._job_counter:03d}"

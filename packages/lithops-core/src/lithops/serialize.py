@@ -62,10 +62,30 @@ def loads(data: bytes) -> Any:
     return pickle.loads(data)
 
 
+def pickle_function(func: Callable[..., Any]) -> tuple[str, bytes]:
+    """``(name, pickle)`` of ``func``, its globals and closure as they are now.
+
+    Raises:
+        SerializationError: the function cannot be pickled; the message names it and says why.
+    """
+    name = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func))
+    if not callable(func):
+        raise SerializationError(f"{name!r} is not callable: pass a function to call_async/map.")
+    try:
+        return name, dumps(func)
+    except Exception as exc:
+        raise SerializationError(
+            f"The function {name!r} cannot be pickled: {type(exc).__name__}: {exc}. Functions are sent"
+            " to workers with cloudpickle: avoid capturing open files, locks, sockets, database"
+            " connections or clients in globals or closures; create them inside the function."
+        ) from exc
+
+
 def package_function(
     func: Callable[..., Any],
     include_modules: Sequence[str] | None = (),
     exclude_modules: Sequence[str] | None = (),
+    pickled_function: tuple[str, bytes] | None = None,
 ) -> FunctionPackage:
     """Serialize ``func`` and collect the local modules it needs.
 
@@ -73,21 +93,12 @@ def package_function(
         include_modules: ``[]`` (default): ship every local module the function depends on;
             a list of names: ship only those (and their local dependencies); ``None``: ship none.
         exclude_modules: module names never shipped.
+        pickled_function: the result of :func:`pickle_function`, when the caller has it.
 
     Raises:
         SerializationError: the function cannot be pickled; the message names it and says why.
     """
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
-    if not callable(func):
-        raise SerializationError(f"{name!r} is not callable: pass a function to call_async/map.")
-    try:
-        pickled = dumps(func)
-    except Exception as exc:
-        raise SerializationError(
-            f"The function {name!r} cannot be pickled: {type(exc).__name__}: {exc}. Functions are sent"
-            " to workers with cloudpickle: avoid capturing open files, locks, sockets, database"
-            " connections or clients in globals or closures; create them inside the function."
-        ) from exc
+    name, pickled = pickled_function or pickle_function(func)
     if include_modules is None:
         return FunctionPackage(str(name), pickled)
     excluded = set(exclude_modules or ())
