@@ -18,7 +18,7 @@ from typing import Any, cast
 from lithops import keys
 from lithops.errors import InvocationError, InvocationThrottledError
 from lithops.future import ResponseFuture
-from lithops.monitor import StorageMonitor
+from lithops.monitor import StorageMonitor, stored_output_loader
 from lithops.spi import CallBatch, CallReport, Capability, ComputeBackend, FaasBackend, JobBackend, JobSpec
 
 logger = logging.getLogger(__name__)
@@ -94,15 +94,9 @@ class Invoker:
             future = futures[int(report.call_id)]
             loader = None
             if report.output is None and report.status.get("output_in_storage"):
-                loader = self._output_loader(future)
+                loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
             output = report.output if report.output is not None else report.status.pop("output", None)
             future._set_report(report.status, output, loader)
-
-    def _output_loader(self, future: ResponseFuture) -> Any:
-        backend = self.storage.storage_backend
-        key = keys.output_key(future.job_key, future.call_id)
-        bucket = self.bucket
-        return lambda: backend.get_object(bucket, key)
 
     def _invoke_faas(self, job: JobSpec, futures: list[ResponseFuture]) -> None:
         if self._pool is None:

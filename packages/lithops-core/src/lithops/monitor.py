@@ -168,18 +168,8 @@ class StorageMonitor:
         data = self.storage.storage_backend.get_object(self.bucket, keys.status_key(future.job_key, future.call_id))
         status = decode_status(data)
         self.stats.statuses += 1
-        future._set_report(status, status.pop("output", None), self._loader(future))
-
-    def _loader(self, future: ResponseFuture) -> Callable[[], bytes]:
-        backend = self.storage.storage_backend
-        bucket = self.bucket
-        key = keys.output_key(future.job_key, future.call_id)
-
-        def load() -> bytes:
-            data: bytes = backend.get_object(bucket, key)
-            return data
-
-        return load
+        loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
+        future._set_report(status, status.pop("output", None), loader)
 
     def _expire(self, watch: _JobWatch) -> None:
         if watch.deadline is None or time.monotonic() < watch.deadline:
@@ -237,16 +227,20 @@ def watch_detached(futures: Iterable[ResponseFuture]) -> None:
         monitor.track(group, None)
 
 
-def output_loader(future: ResponseFuture) -> Callable[[], bytes]:
-    """A loader of a finished future's output from storage."""
-    ref = future._storage_ref
-    if ref is None:
-        raise RuntimeError(f"No storage to read the result of {future!r} from")
-    storage = storage_for_ref(ref)
+def stored_output_loader(backend: Any, bucket: str, future: ResponseFuture) -> Callable[[], bytes]:
+    """A loader of a finished call's ``output.pickle`` from ``bucket`` of a storage backend."""
     key = keys.output_key(future.job_key, future.call_id)
 
     def load() -> bytes:
-        data: bytes = storage.storage_backend.get_object(ref.bucket, key)
+        data: bytes = backend.get_object(bucket, key)
         return data
 
     return load
+
+
+def output_loader(future: ResponseFuture) -> Callable[[], bytes]:
+    """A loader of a finished future's output, from the storage its reference names."""
+    ref = future._storage_ref
+    if ref is None:
+        raise RuntimeError(f"No storage to read the result of {future!r} from")
+    return stored_output_loader(storage_for_ref(ref).storage_backend, ref.bucket, future)

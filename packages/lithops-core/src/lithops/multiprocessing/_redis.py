@@ -223,21 +223,22 @@ def _connection_classes() -> tuple[type[Any], type[Any]]:
 
     connection_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
-    class _Connection(Connection):
+    class _Reporting:
+        host: str
+        port: int
+
         def connect(self, *args: Any, **kwargs: Any) -> None:
-            parent_connect: Any = super().connect  # untyped in some redis versions
+            parent_connect: Any = super().connect  # type: ignore[misc]  # untyped in some redis versions
             try:
                 parent_connect(*args, **kwargs)
             except connection_errors as exc:
                 raise _unavailable(self.host, self.port, exc) from exc
 
-    class _SSLConnection(SSLConnection):
-        def connect(self, *args: Any, **kwargs: Any) -> None:
-            parent_connect: Any = super().connect  # untyped in some redis versions
-            try:
-                parent_connect(*args, **kwargs)
-            except connection_errors as exc:
-                raise _unavailable(self.host, self.port, exc) from exc
+    class _Connection(_Reporting, Connection):
+        pass
+
+    class _SSLConnection(_Reporting, SSLConnection):
+        pass
 
     return _Connection, _SSLConnection
 
