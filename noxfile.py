@@ -85,6 +85,18 @@ for _name_, _path in PACKAGES.items():
         _tests_session(_name_, _path)
 
 
+@nox.session(name="tests-cross", python=PYTHON)
+def tests_cross(session: nox.Session) -> None:
+    """The cross-package tests of ``tests/`` (compat, faults, import rules...), with every package
+    installed (their ``test`` groups too)."""
+    if not any((ROOT / "tests").rglob("test_*.py")):
+        session.skip("no cross-package tests yet")
+    root = _load(ROOT / "pyproject.toml")
+    session.install(*_install_args(list(PACKAGES), ("test",)), *_group(root, "cross"))
+    args = session.posargs or ["-q"]
+    session.run("pytest", str(ROOT / "tests"), *args, env={"PYTHONDONTWRITEBYTECODE": "1"})
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository."""
