@@ -136,6 +136,7 @@ def build(session: nox.Session) -> None:
             # Only core installed: importing works, and the executor names the package to install.
             session.run(python, "-c", _CORE_ALONE, external=True)
         if name == "lithops":
+            session.run(python, "-c", _META, external=True)
             session.run(str(venv / "bin" / "lithops"), "hello", external=True)
 
 
@@ -151,13 +152,29 @@ except BackendNotFoundError as exc:
     print('lithops-core alone:', exc)
 else:
     raise SystemExit('FunctionExecutor() worked without a backend package')
+try:
+    import lithops.multiprocessing
+except ModuleNotFoundError as exc:
+    assert 'pip install lithops-multiprocessing' in str(exc), exc
+    print('lithops-core alone:', exc)
+else:
+    raise SystemExit('lithops.multiprocessing imported without lithops-multiprocessing')
+"""
+
+# The meta package: what `pip install lithops` gives works, under its Lithops 3.x names.
+_META = """
+import lithops, matplotlib
+from lithops.multiprocessing import Pool
+import lithops_multiprocessing
+assert Pool is lithops_multiprocessing.Pool
+print('lithops: core, localhost, multiprocessing and plotting installed')
 """
 
 
 def _top_modules(path: Path, project: dict) -> list[str]:  # type: ignore[type-arg]
     src = path / "src"
     if not src.is_dir():
-        return ["lithops", "lithops_localhost"] if project["project"]["name"] == "lithops" else []
+        return ["lithops", "lithops_localhost", "lithops_multiprocessing"] if project["project"]["name"] == "lithops" else []
     return sorted(p.name for p in src.iterdir() if (p / "__init__.py").exists())
 
 

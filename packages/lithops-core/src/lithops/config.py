@@ -64,7 +64,7 @@ KNOWN_SHARED_SECTIONS = {
     "gcp": "lithops-gcp",
     "azure": "lithops-azure",
     "ibm": "lithops-ibm",
-    "redis": "lithops-core",
+    "redis": "lithops-multiprocessing",
     "rabbitmq": "lithops-core",
     "standalone": "lithops-core",
 }

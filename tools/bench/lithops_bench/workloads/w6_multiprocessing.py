@@ -11,7 +11,7 @@ column is the ratio to the standard library:
   ``Queue``, the program gets them all: from ``start()`` to the last ``get()`` (the producer's
   worker is warm: one process ran before).
 
-Opt-in (``--workloads MP``): needs ``redis-server`` on the PATH and the ``redis`` client.
+Opt-in (``--workloads MP``): needs ``redis-server`` on the PATH and ``lithops-multiprocessing`` installed.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Multiprocessing(Workload):
         self._directory: str | None = None
 
     def variants(self, options: Options) -> list[Variant]:
-        if shutil.which("redis-server") is None or importlib.util.find_spec("redis") is None:
+        if shutil.which("redis-server") is None or importlib.util.find_spec("lithops_multiprocessing") is None:
             return []
         calls, messages = _SIZES[options.scale]
         return [Variant(label=f"N={calls} M={messages}", params={"calls": calls, "messages": messages},

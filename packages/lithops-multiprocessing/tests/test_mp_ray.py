@@ -28,8 +28,8 @@ def mp_ray(mp_config: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """lithops.multiprocessing on the ray backend for this module's tests."""
     # An optional backend for core's tests: skipped (even in CI) unless lithops-ray is installed.
     pytest.importorskip("lithops_ray", reason="lithops-ray is not installed (pip install -e packages/lithops-ray)")
-    from lithops.multiprocessing import _runtime
-    from lithops.multiprocessing import config as mp_config_module
+    from lithops_multiprocessing import _runtime
+    from lithops_multiprocessing import config as mp_config_module
 
     temp_dir = tempfile.mkdtemp(prefix="lmp", dir="/tmp")  # short: Ray's socket paths are limited
     config = {

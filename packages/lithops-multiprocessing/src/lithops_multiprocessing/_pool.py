@@ -23,8 +23,9 @@ from multiprocessing import TimeoutError
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from lithops.errors import SerializationError
-from lithops.multiprocessing import _process, _runtime
-from lithops.multiprocessing._redis import Namespace
+
+from lithops_multiprocessing import _process, _runtime
+from lithops_multiprocessing._redis import Namespace
 
 if TYPE_CHECKING:
     from lithops.executor import FunctionExecutor

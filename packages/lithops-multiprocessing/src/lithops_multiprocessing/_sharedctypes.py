@@ -12,9 +12,9 @@ import ctypes
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal, overload
 
-from lithops.multiprocessing import _runtime
-from lithops.multiprocessing._redis import RedisObject
-from lithops.multiprocessing._synchronize import Lock, RLock
+from lithops_multiprocessing import _runtime
+from lithops_multiprocessing._redis import RedisObject
+from lithops_multiprocessing._synchronize import Lock, RLock
 
 #: The standard library's typecodes (``multiprocessing.sharedctypes.typecode_to_type``).
 TYPECODES: dict[str, type[Any]] = {

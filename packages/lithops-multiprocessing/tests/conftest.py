@@ -60,7 +60,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     try:
         import redis
     except ImportError:
-        _unavailable("the redis Python client is not installed: pip install 'lithops-core[multiprocessing]'")
+        _unavailable("the redis Python client is not installed: pip install redis")
     directory = tmp_path_factory.mktemp("redis")
     port = free_port()
     log = open(directory / "redis.log", "wb")  # noqa: SIM115 - closed below
@@ -97,7 +97,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def mp_config(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """lithops.multiprocessing on the localhost backend and the session's Redis, in this process
     and (through ``LITHOPS_CONFIG_FILE``) in the programs the tests start."""
-    from lithops.multiprocessing import config as mp_config_module
+    from lithops_multiprocessing import config as mp_config_module
 
     storage = tmp_path_factory.mktemp("storage")
     config = {
@@ -107,7 +107,7 @@ def mp_config(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
     }
     mp_config_module.set_parameter(mp_config_module.LITHOPS_CONFIG, config)
     yield config
-    from lithops.multiprocessing import _runtime
+    from lithops_multiprocessing import _runtime
 
     _runtime.shutdown()  # while the server still runs
     mp_config_module.set_parameter(mp_config_module.LITHOPS_CONFIG, None)
@@ -116,8 +116,8 @@ def mp_config(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture
 def mp_localhost(mp_config: dict[str, Any]) -> dict[str, Any]:
     """lithops.multiprocessing set to the localhost configuration (other modules may switch it)."""
-    from lithops.multiprocessing import _runtime
-    from lithops.multiprocessing import config as mp_config_module
+    from lithops_multiprocessing import _runtime
+    from lithops_multiprocessing import config as mp_config_module
 
     if _runtime.settings.config != mp_config:
         mp_config_module.set_parameter(mp_config_module.LITHOPS_CONFIG, mp_config)

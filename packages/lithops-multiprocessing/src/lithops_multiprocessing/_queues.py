@@ -19,8 +19,8 @@ import threading
 import time
 from typing import Any
 
-from lithops.multiprocessing import _runtime
-from lithops.multiprocessing._redis import (
+from lithops_multiprocessing import _runtime
+from lithops_multiprocessing._redis import (
     Namespace,
     RedisObject,
     RedisParams,

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lithops.errors import FunctionTimeoutError, SerializationError, WorkerOutOfMemoryError
-from lithops.multiprocessing import _runtime
-from lithops.multiprocessing._redis import Namespace, blocking_pop
+
+from lithops_multiprocessing import _runtime
+from lithops_multiprocessing._redis import Namespace, blocking_pop
 
 if TYPE_CHECKING:
     from lithops.executor import FunctionExecutor

@@ -2,7 +2,7 @@
 the executors processes and pools run on, and the scope of a call running on a worker.
 
 In the program (the "owner"), the first object that needs Redis draws the program's namespace and
-starts a :class:`~lithops.multiprocessing._redis.Keeper`; at exit the program joins its processes
+starts a :class:`~lithops_multiprocessing._redis.Keeper`; at exit the program joins its processes
 and deletes its keys. On a worker, a call of a process or a pool task runs inside
 :func:`child_scope`, which makes objects created there use the owner's namespace.
 """
@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lithops.errors import SerializationError
-from lithops.multiprocessing._redis import (
+
+from lithops_multiprocessing._redis import (
     PASSWORD_ENV,
     Keeper,
     Namespace,
@@ -60,8 +61,9 @@ class Runtime:
     def __init__(self, raw: Mapping[str, Any]) -> None:
         from lithops import registry
         from lithops.config import default_config, options_for_section, validate_section
-        from lithops.multiprocessing._config import REDIS_OPTIONS
         from lithops.spi import Capability
+
+        from lithops_multiprocessing._config import REDIS_OPTIONS
 
         self.raw = copy.deepcopy(dict(raw))
         self.config = default_config(self.raw)

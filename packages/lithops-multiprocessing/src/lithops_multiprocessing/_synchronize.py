@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lithops.multiprocessing import _runtime
-from lithops.multiprocessing._redis import RedisObject, blocking_pop, owner_id, run_script
+from lithops_multiprocessing import _runtime
+from lithops_multiprocessing._redis import RedisObject, blocking_pop, owner_id, run_script
 
 T = TypeVar("T")
 _TOKEN = b"1"

@@ -32,7 +32,7 @@ logger = logging.getLogger("lithops.multiprocessing")
 
 PASSWORD_ENV = "LITHOPS_REDIS_PASSWORD"
 KEY_PREFIX = "lithops-mp"
-INSTALL_HINT = "pip install 'lithops-core[multiprocessing]'"
+INSTALL_HINT = "pip install redis (a dependency of lithops-multiprocessing: reinstalling that works too)"
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 

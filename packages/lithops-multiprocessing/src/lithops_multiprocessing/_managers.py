@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import ProcessError
 from typing import Any, NoReturn
 
-from lithops.multiprocessing import _pool, _queues, _runtime, _sharedctypes, _synchronize
-from lithops.multiprocessing._redis import RedisObject, delete_keys, dumps, import_redis, loads, run_script
+from lithops_multiprocessing import _pool, _queues, _runtime, _sharedctypes, _synchronize
+from lithops_multiprocessing._redis import RedisObject, delete_keys, dumps, import_redis, loads, run_script
 
 _MISSING = object()
 

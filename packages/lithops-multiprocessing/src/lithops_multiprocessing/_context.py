@@ -14,7 +14,7 @@ import multiprocessing.util
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lithops.multiprocessing import (
+from lithops_multiprocessing import (
     _connection,
     _managers,
     _pool,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from multiprocessing import BufferTooShort
 from typing import Any
 
-from lithops.multiprocessing import _runtime
-from lithops.multiprocessing._redis import Namespace, RedisObject, blocking_pop, dumps, loads, run_script
+from lithops_multiprocessing import _runtime
+from lithops_multiprocessing._redis import Namespace, RedisObject, blocking_pop, dumps, loads, run_script
 
 _DATA = b"d"
 _EOF = b"e"
