@@ -266,9 +266,15 @@ class FunctionExecutor:
         call_timeout = float(timeout if timeout is not None else min(
             float(cfg["execution_timeout"]), float(self.runtime_info["runtime_timeout"])))
         workers = int(cfg.get("max_workers") or self.runtime_info["max_workers"])
+        # An explicit chunksize (argument or config) means, as in Lithops, that many calls per
+        # invocation, run in order by one worker. Without one, a JOB backend gets the calls packed
+        # for transport only: its pool may spread them over idle workers (``divisible``).
+        divisible = False
         if chunksize is None:
-            chunksize = cfg.get("chunksize") or (
-                auto_chunksize(len(bound), workers) if Capability.JOB in self.compute.capabilities else 1)
+            chunksize = cfg.get("chunksize")
+        if chunksize is None:
+            divisible = Capability.JOB in self.compute.capabilities
+            chunksize = auto_chunksize(len(bound), workers) if divisible else 1
         function_key = keys.function_key(self.executor_id, package.hash)
         report_to_storage = self._report_to_storage
         memory = runtime_memory if runtime_memory is not None else self.runtime_info["runtime_memory"]
@@ -279,7 +285,8 @@ class FunctionExecutor:
             common={"extra_env": {str(k): str(v) for k, v in (extra_env or {}).items()},
                     "timeout": call_timeout, "runtime_name": self.runtime_info["runtime_name"],
                     "runtime_memory": memory, "report_to_storage": report_to_storage,
-                    "log_level": str(cfg.get("log_level") or "INFO"), "lithops_version": __version__},
+                    "log_level": str(cfg.get("log_level") or "INFO"), "lithops_version": __version__,
+                    "divisible": divisible},
         )
         if self._invoker.needs_storage_upload(report_to_storage):
             self._invoker.upload_function(function_key, package_bytes)

@@ -151,6 +151,9 @@ class CallBatch:
     report_to_storage: bool = True
     log_level: str = "INFO"
     lithops_version: str = ""
+    #: The client packed these calls together only to send them at once (no ``chunksize`` was
+    #: asked): a pool may run the calls not started yet on other workers that fall idle.
+    divisible: bool = False
 
     @property
     def job_key(self) -> str:

@@ -1,7 +1,10 @@
 """The warm pool of localhost worker processes, kept for the executor's life.
 
 One I/O thread waits on every worker's connection, forwards reports to the job's sink, hands the
-next batch to a worker that finished one, and watches for timeouts and deaths. A worker that dies
+next batch of the shared queue to a worker that finished one, and watches for timeouts and deaths.
+When the queue is empty, a worker that falls idle takes half of the calls another worker has not
+started yet from a divisible batch (one the client packed only for transport), so no call waits
+behind a slow one while a worker is free. A worker that dies
 (os._exit, a signal, the OOM killer) or overruns its call's timeout fails that one call; the rest
 of its batch is resumed on a fresh worker.
 """
@@ -9,7 +12,9 @@ of its batch is resumed on a fresh worker.
 from __future__ import annotations
 
 import collections
+import fcntl
 import logging
+import math
 import mmap
 import os
 import pickle
@@ -28,7 +33,7 @@ from lithops.worker import pack_exception
 from lithops.worker.handler import WorkerEnvironment, write_to_storage
 from lithops.worker.isolation import describe_exit
 
-from lithops_localhost._worker import RAW_FRAME_MIN, SLOT
+from lithops_localhost._worker import LIMIT, RAW_FRAME_MIN, SLOT, SLOT_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,11 @@ class _Task:
     package: bytes
     sink: ReportSink | None
     first_call: int = 0
+    stop: int = -1  # end (exclusive) of this worker's share of the batch; -1: the whole batch
+
+    def __post_init__(self) -> None:
+        if self.stop < 0:
+            self.stop = len(self.batch.call_ids)
 
 
 @dataclass
@@ -50,6 +60,7 @@ class _Worker:
     process: subprocess.Popen[bytes]
     conn: Connection
     slot: mmap.mmap
+    slot_fd: int
     functions: set[str] = field(default_factory=set)
     task: _Task | None = None
     reported: int = 0
@@ -94,7 +105,7 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         parent_sock, child_sock = socket.socketpair()
         slot_fd = os.memfd_create("lithops-slot")
-        os.ftruncate(slot_fd, SLOT.size)
+        os.ftruncate(slot_fd, SLOT_SIZE)
         env = dict(os.environ)
         # The worker must import the same lithops as the client, wherever it is installed.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
@@ -103,11 +114,10 @@ class WorkerPool:
             pass_fds=(child_sock.fileno(), slot_fd), env=env, start_new_session=True, cwd=os.getcwd(),
         )
         child_sock.close()
-        slot = mmap.mmap(slot_fd, SLOT.size)
-        os.close(slot_fd)
+        slot = mmap.mmap(slot_fd, SLOT_SIZE)  # slot_fd stays open: it carries the slot's lock
         conn = Connection(parent_sock.detach())
         conn.send_bytes(self._init_message)
-        return _Worker(process, conn, slot)
+        return _Worker(process, conn, slot, slot_fd)
 
     # submission
     def submit(self, batches: list[CallBatch], package: bytes, sink: ReportSink | None) -> None:
@@ -125,16 +135,49 @@ class WorkerPool:
 
     def _dispatch(self) -> None:
         for worker in self._workers:
-            if not self._pending:
+            if worker.task is None and not self._assign(worker):
                 return
-            if worker.task is None:
-                self._send(worker, self._pending.popleft())
+
+    def _assign(self, worker: _Worker) -> bool:
+        """Give an idle worker the next batch of the queue, or calls stolen from a busy worker."""
+        task = self._pending.popleft() if self._pending else self._steal()
+        if task is None:
+            return False
+        self._send(worker, task)
+        return True
+
+    def _steal(self) -> _Task | None:
+        """Take half of the not yet started calls of the busy worker that has the most of them."""
+        candidates = [w for w in self._workers if w.task is not None and w.task.batch.divisible
+                      and not w.timed_out and w.task.stop - w.reported > 1]
+        if not candidates:
+            return None
+        victim = max(candidates, key=lambda w: w.task.stop - w.reported if w.task else 0)
+        task = victim.task
+        assert task is not None
+        fcntl.lockf(victim.slot_fd, fcntl.LOCK_EX)
+        try:
+            token, index, _ = SLOT.unpack_from(victim.slot, 0)
+            if token == task.token and index < 0:
+                return None  # finished: its "done" message is on its way
+            started = index + 1 if token == task.token else task.first_call
+            left = task.stop - max(started, task.first_call)
+            if left <= 0:
+                return None
+            limit = task.stop - math.ceil(left / 2)
+            LIMIT.pack_into(victim.slot, SLOT.size, task.token, limit)
+        finally:
+            fcntl.lockf(victim.slot_fd, fcntl.LOCK_UN)
+        stolen_stop, task.stop = task.stop, limit
+        self._token += 1
+        return _Task(self._token, task.batch, task.package, task.sink, first_call=limit, stop=stolen_stop)
 
     def _send(self, worker: _Worker, task: _Task) -> None:
         package = None if task.batch.function_hash in worker.functions else task.package
         worker.task = task
         worker.reported = task.first_call
         worker.timed_out = False
+        LIMIT.pack_into(worker.slot, SLOT.size, task.token, task.stop)
         batch = task.batch
         data_follows = batch.data is not None and len(batch.data) >= RAW_FRAME_MIN
         if data_follows:
@@ -199,8 +242,8 @@ class WorkerPool:
         elif kind == "done":
             with self._lock:
                 worker.task = None
-                if self._pending and not self._closed:
-                    self._send(worker, self._pending.popleft())
+                if not self._closed:
+                    self._assign(worker)
 
     def _check_timeouts(self) -> None:
         now = time.time()
@@ -225,13 +268,14 @@ class WorkerPool:
             index = self._workers.index(worker)
             worker.conn.close()
             worker.slot.close()
+            os.close(worker.slot_fd)
             self._workers[index] = self._spawn()
         if task is None:
             logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
             return
         failed = worker.reported
         error = describe_exit(_wait_status(returncode), task.batch.timeout if worker.timed_out else None)
-        call_id = task.batch.call_ids[failed] if failed < len(task.batch.call_ids) else None
+        call_id = task.batch.call_ids[failed] if failed < task.stop else None
         if call_id is not None:
             report = _failure_report(task.batch, call_id, error)
             if task.batch.report_to_storage:
@@ -239,7 +283,7 @@ class WorkerPool:
             if task.sink is not None:
                 task.sink([report])
         with self._lock:
-            if failed + 1 < len(task.batch.call_ids):
+            if failed + 1 < task.stop:
                 task.first_call = failed + 1
                 self._pending.appendleft(task)
             self._dispatch()
@@ -271,6 +315,7 @@ class WorkerPool:
                 worker.process.wait()
             worker.conn.close()
             worker.slot.close()
+            os.close(worker.slot_fd)
         self._wake_r.close()
         self._wake_w.close()
 

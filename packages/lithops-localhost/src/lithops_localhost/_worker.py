@@ -12,11 +12,15 @@ Large call data and outputs travel as a raw frame right after their message (``*
 they are copied once, not pickled again inside the message.
 
 Before each call the worker writes ``(token, index, start_ns)`` into a shared memory slot, so the
-pool knows which call is running and since when without a message per call.
+pool knows which call is running and since when without a message per call. The slot also holds
+``(token, limit)``: the index where the worker's share of a divisible batch ends. The pool lowers it
+to hand calls not started yet to a worker that fell idle; both sides read and write the slot under a
+POSIX record lock on it, so a call is either started here or taken away, never both.
 """
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import pickle
@@ -26,7 +30,9 @@ import time
 from dataclasses import replace
 from multiprocessing.connection import Connection
 
-SLOT = struct.Struct("<qqq")  # token, call index, start time (ns)
+SLOT = struct.Struct("<qqq")  # token, call index, start time (ns) of the running call
+LIMIT = struct.Struct("<qq")  # token, index where the worker stops (divisible batches), after SLOT
+SLOT_SIZE = SLOT.size + LIMIT.size
 #: Data and outputs larger than this travel as their own frame.
 RAW_FRAME_MIN = 64 * 1024
 
@@ -37,7 +43,7 @@ def main(conn_fd: int, slot_fd: int) -> None:
     from lithops.worker.handler import WorkerEnvironment, run_batch
 
     conn = Connection(conn_fd)
-    slot = mmap.mmap(slot_fd, SLOT.size)
+    slot = mmap.mmap(slot_fd, SLOT_SIZE)
     first = pickle.loads(conn.recv_bytes())
     env = WorkerEnvironment(storage_configs=first[1] if first[0] == "init" else None)
     dumps = pickle.dumps
@@ -62,11 +68,24 @@ def main(conn_fd: int, slot_fd: int) -> None:
             else:
                 conn.send_bytes(dumps(("report", token, call_report, False), protocol))
 
-        def before_call(index: int, token: int = token) -> None:
-            SLOT.pack_into(slot, 0, token, index, time.time_ns())
+        def before_call(index: int, token: int = token, divisible: bool = batch.divisible) -> bool:
+            if not divisible:
+                SLOT.pack_into(slot, 0, token, index, time.time_ns())
+                return True
+            fcntl.lockf(slot_fd, fcntl.LOCK_EX)
+            try:
+                limit_token, limit = LIMIT.unpack_from(slot, SLOT.size)
+                if limit_token == token and index >= limit:
+                    return False  # the pool gave this call and the ones after it to another worker
+                SLOT.pack_into(slot, 0, token, index, time.time_ns())
+                return True
+            finally:
+                fcntl.lockf(slot_fd, fcntl.LOCK_UN)
 
         run_batch(batch, env, report, package, before_call, first_call)
+        fcntl.lockf(slot_fd, fcntl.LOCK_EX)
         SLOT.pack_into(slot, 0, token, -1, 0)
+        fcntl.lockf(slot_fd, fcntl.LOCK_UN)
         conn.send_bytes(dumps(("done", token), protocol))
 
 

@@ -148,7 +148,7 @@ def run_batch(
     env: WorkerEnvironment,
     report: ReportFn | None = None,
     package: bytes | None = None,
-    before_call: Callable[[int], None] | None = None,
+    before_call: Callable[[int], bool | None] | None = None,
     first_call: int = 0,
 ) -> None:
     """Run the calls of ``batch`` in order (from index ``first_call``), reporting each.
@@ -157,7 +157,8 @@ def run_batch(
         report: receives each call's report (status and, unless written to storage, the output).
         package: the function package when the caller already has it (else read from storage).
         before_call: called with the call's index in the batch just before it starts (pools use
-            it to know which call a worker is running, for timeouts and crash reports).
+            it to know which call a worker is running, for timeouts and crash reports); when it
+            returns False the batch stops there (a pool gave the remaining calls to another worker).
         first_call: skip the calls before this index (a pool resuming a batch after a crash).
     """
     worker_start = time.time()
@@ -178,8 +179,8 @@ def run_batch(
     for index, (call_id, kwargs) in enumerate(zip(batch.call_ids, calls)):
         if index < first_call:
             continue
-        if before_call is not None:
-            before_call(index)
+        if before_call is not None and before_call(index) is False:
+            return
         status, output = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
         _deliver(batch, env, status, output, report)
 
