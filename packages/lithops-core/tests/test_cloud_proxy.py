@@ -182,3 +182,18 @@ def test_lithops_3_import_names() -> None:
 
     assert callable(cloud_open)
     assert callable(cloud_os.listdir) and callable(cloud_os.path.exists)
+
+
+def test_storage_urls_name_a_bucket_of_a_backend(cos: CloudOS) -> None:
+    with cos.open("localhost://other-bucket/dir/file.txt", "w") as handle:
+        handle.write("in another bucket")
+    assert cos.storage.get_object("other-bucket", "dir/file.txt") == b"in another bucket"
+    assert not cos.path.exists("dir/file.txt")  # not in the default bucket
+    assert cos.path.isfile("localhost://other-bucket/dir/file.txt")
+    assert cos.path.getsize("localhost://other-bucket/dir/file.txt") == 17
+    assert cos.listdir("localhost://other-bucket/dir") == ["file.txt"]
+    assert list(cos.walk("localhost://other-bucket/")) == [
+        ("localhost://other-bucket", ["dir"], []), ("localhost://other-bucket/dir", [], ["file.txt"])]
+    cos.rename("localhost://other-bucket/dir/file.txt", "moved.txt")
+    assert cos.open("moved.txt").read() == "in another bucket"
+    assert not cos.path.exists("localhost://other-bucket/dir/file.txt")

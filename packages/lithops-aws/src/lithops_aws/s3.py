@@ -109,6 +109,8 @@ class S3StorageBackend:
     config_options: ClassVar[tuple[ConfigOption, ...]] = S3_OPTIONS
     #: Shared sections whose keys fill in the ones this backend's section leaves unset.
     config_inherits: ClassVar[tuple[str, ...]] = ("aws",)
+    #: URL schemes that name this backend in ``obj`` references and Storage OS paths.
+    url_schemes: ClassVar[tuple[str, ...]] = ("s3",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         import boto3
@@ -432,6 +434,7 @@ class MinioStorageBackend(S3StorageBackend):
     name: ClassVar[str] = "minio"
     config_options: ClassVar[tuple[ConfigOption, ...]] = S3_COMPATIBLE_OPTIONS
     config_inherits: ClassVar[tuple[str, ...]] = ()
+    url_schemes: ClassVar[tuple[str, ...]] = ()  # s3:// means AWS; name the id: minio://bucket/key
 
 
 class CephStorageBackend(S3StorageBackend):
@@ -440,3 +443,4 @@ class CephStorageBackend(S3StorageBackend):
     name: ClassVar[str] = "ceph"
     config_options: ClassVar[tuple[ConfigOption, ...]] = S3_COMPATIBLE_OPTIONS
     config_inherits: ClassVar[tuple[str, ...]] = ()
+    url_schemes: ClassVar[tuple[str, ...]] = ()  # s3:// means AWS; name the id: minio://bucket/key

@@ -27,6 +27,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
+from lithops import registry
 from lithops.errors import IterdataError, StorageNoSuchKeyError
 from lithops.storage.cloud_object import CloudObject
 from lithops.streams import PullStream
@@ -40,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 StorageFactory = Callable[[str], "Storage"]
 
-#: URL schemes that name a storage backend, as users write them.
-SCHEME_ALIASES = {"s3": "aws_s3", "gs": "gcp_storage", "cos": "ibm_cos"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_+.-]*)://(.*)$", re.DOTALL)
 
 #: How far past its nominal end a part first reads to finish its last line; doubled while needed.
@@ -90,7 +89,7 @@ def parse_object_reference(obj: Any, storage_backend: str) -> ObjectReference:
             return ObjectReference(url=text)
         if scheme == "file":
             return ObjectReference(path=os.path.abspath(rest))
-        backend = SCHEME_ALIASES.get(scheme, scheme)
+        backend = registry.storage_backend_for_scheme(scheme)
         bucket, _, key = rest.partition("/")
         if not bucket:
             raise IterdataError(f"'obj' {obj!r} names no bucket: write '{scheme}://bucket/key-or-prefix'")

@@ -62,6 +62,7 @@ def refresh() -> None:
     """Forget cached entry points (after installing a provider package in a running process)."""
     entry_points_by_group.cache_clear()
     _load.cache_clear()
+    _declared_schemes.cache_clear()
 
 
 def is_installed(kind: Kind, backend_id: str) -> bool:
@@ -107,3 +108,43 @@ def _not_found_message(kind: Kind, backend_id: str, available: list[str]) -> str
         else:
             message += " Check the spelling, or install the package that provides it."
     return message
+
+
+#: URL schemes of the Lithops family whose backend may not be installed, to tell users what to
+#: install. Installed backends declare their own schemes (``url_schemes``), which take precedence.
+KNOWN_SCHEMES: dict[str, str] = {
+    "s3": "aws_s3",
+    "gs": "gcp_storage",
+    "cos": "ibm_cos",
+    "az": "azure_storage",
+}
+
+
+@functools.cache
+def _declared_schemes() -> dict[str, str]:
+    schemes: dict[str, str] = {}
+    for backend_id in installed("storage"):
+        try:
+            cls = _load("storage", backend_id)
+        except BackendNotFoundError:
+            continue
+        for scheme in getattr(cls, "url_schemes", ()):
+            schemes.setdefault(str(scheme).lower(), backend_id)
+    return schemes
+
+
+def storage_backend_for_scheme(scheme: str) -> str:
+    """The storage backend id a URL scheme names: ``s3`` -> ``aws_s3``, ``az`` -> ``azure_storage``.
+
+    A backend id is its own scheme (``azure_storage://container/key``). Other schemes are those the
+    installed storage backends declare in their ``url_schemes`` attribute, then the known schemes
+    of backends that are not installed (so that the error names the package to install). Only
+    provider modules are imported here, never their SDKs.
+    """
+    scheme = scheme.lower()
+    if is_installed("storage", scheme):
+        return scheme
+    declared = _declared_schemes().get(scheme)
+    if declared is not None:
+        return declared
+    return KNOWN_SCHEMES.get(scheme, scheme)

@@ -225,6 +225,10 @@ class StorageBackend(Protocol):
 
     Implementations must raise :class:`lithops.errors.StorageNoSuchKeyError` for a missing key
     and :class:`lithops.errors.StorageNoSuchBucketError` for a missing bucket.
+
+    A backend may also declare ``url_schemes: ClassVar[tuple[str, ...]]``, the URL schemes that
+    name it in ``obj`` references and Storage OS paths (``("s3",)``, ``("az",)``); its id is always
+    one (``aws_s3://bucket/key``). Core reads it through :func:`lithops.registry.storage_backend_for_scheme`.
     """
 
     name: ClassVar[str]

@@ -10,7 +10,9 @@
     os.path.getsize("results/part-0.txt")  # 5
 
 Paths are keys in the storage bucket of the default configuration (``Storage()``); a leading
-``/`` is ignored and ``/`` separates directories. Object stores have no directories: a directory
+``/`` is ignored and ``/`` separates directories. A path may also be a storage URL,
+``scheme://bucket/key`` (``s3://``, ``az://``, or any backend id: ``azure_storage://``): the file is
+then in that bucket of that backend (the default storage when it is the same backend). Object stores have no directories: a directory
 exists while objects exist under its prefix; :meth:`CloudOS.makedirs` keeps an empty one alive
 with an empty marker object, ``dir/.lithops_keep``, that listings here do not show (nor the
 ``dir/`` markers other tools create). Files opened for writing are uploaded, whole, when closed. For another
@@ -20,11 +22,14 @@ storage, build your own: ``cos = CloudOS(Storage(backend="aws_s3")); cos.open(..
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import posixpath
+import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from lithops.errors import StorageNoSuchKeyError
 
@@ -39,6 +44,21 @@ SPOOL_LIMIT = 16 << 20
 DIR_MARKER = ".lithops_keep"
 _READ_MODES = frozenset({"r", "rb", "rt"})
 _WRITE_MODES = frozenset({"w", "wb", "wt", "x", "xb", "xt", "a", "ab", "at"})
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9_+.-]*)://([^/]+)/?(.*)$", re.DOTALL)
+_Result = TypeVar("_Result")
+
+
+def _url_aware(method: Callable[..., _Result]) -> Callable[..., _Result]:
+    """Run ``method`` on the :class:`CloudOS` of the bucket a ``scheme://bucket/...`` path names."""
+
+    @functools.wraps(method)
+    def wrapper(self: CloudOS, *args: Any, **kwargs: Any) -> _Result:
+        if not args:  # the default path: the root of this bucket
+            return method(self, **kwargs)
+        target, rest = self.locate(args[0])
+        return method(target, rest, *args[1:], **kwargs)
+
+    return wrapper
 
 
 class _UploadOnClose(io.RawIOBase):
@@ -104,6 +124,9 @@ class CloudPath:
 
     def isfile(self, path: str) -> bool:
         """Whether an object is stored at ``path``."""
+        cloud_os, path = self._os.locate(path)
+        if cloud_os is not self._os:
+            return cloud_os.path.isfile(path)
         key = self._os.key(path)
         if not key:
             return False
@@ -115,6 +138,9 @@ class CloudPath:
 
     def isdir(self, path: str) -> bool:
         """Whether objects (or a directory marker) exist under ``path/``; the root always exists."""
+        cloud_os, path = self._os.locate(path)
+        if cloud_os is not self._os:
+            return cloud_os.path.isdir(path)
         prefix = self._os.dir_prefix(path)
         return not prefix or bool(self._os.storage.list_keys(self._os.bucket, prefix))
 
@@ -124,6 +150,9 @@ class CloudPath:
         Raises:
             FileNotFoundError: no file is stored there.
         """
+        cloud_os, path = self._os.locate(path)
+        if cloud_os is not self._os:
+            return cloud_os.path.getsize(path)
         key = self._os.key(path)
         try:
             return int(self._os.storage.head_object(self._os.bucket, key)["content-length"])
@@ -149,6 +178,8 @@ class CloudOS:
         self._bucket = bucket
         self.path = CloudPath(self)
         self.sep = "/"
+        self._by_url: dict[tuple[str, str], CloudOS] = {}
+        self._lock = threading.Lock()
 
     @property
     def storage(self) -> Storage:
@@ -168,6 +199,29 @@ class CloudOS:
         return self._bucket or self.storage.bucket
 
     # paths
+    def locate(self, path: str) -> tuple[CloudOS, str]:
+        """The :class:`CloudOS` that holds ``path`` and the path inside it: ``self`` and ``path``
+        for plain paths; for ``scheme://bucket/key``, one over that bucket of that backend."""
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, got {type(path).__name__}")
+        match = _URL.match(path)
+        if match is None:
+            return self, path
+        from lithops import registry
+
+        backend = registry.storage_backend_for_scheme(match.group(1))
+        bucket, rest = match.group(2), match.group(3)
+        with self._lock:
+            target = self._by_url.get((backend, bucket))
+            if target is None:
+                storage = self._storage
+                if storage is None or storage.backend != backend:
+                    from lithops.storage.api import Storage
+
+                    storage = self.storage if self.storage.backend == backend else Storage(backend=backend)
+                target = self._by_url[(backend, bucket)] = CloudOS(storage, bucket)
+        return target, rest
+
     @staticmethod
     def key(path: str) -> str:
         """The object key of ``path`` (normalized, without a leading ``/``; ``''`` for the root)."""
@@ -182,6 +236,7 @@ class CloudOS:
         return f"{key}/" if key else ""
 
     # files
+    @_url_aware
     def open(self, path: str, mode: str = "r", encoding: str | None = None,
              newline: str | None = None) -> IO[Any]:
         """Open the file at ``path``: ``r``/``rb`` read it, ``w``/``wb`` replace it when closed,
@@ -224,6 +279,7 @@ class CloudOS:
             return io.TextIOWrapper(writer, encoding=encoding or "utf-8", newline=newline, write_through=True)
         return writer
 
+    @_url_aware
     def remove(self, path: str) -> None:
         """Delete the file at ``path``.
 
@@ -240,10 +296,12 @@ class CloudOS:
         """Move a file (a copy, then a delete: not atomic)."""
         with self.open(source, "rb") as reader:
             data = reader.read()
-        self.storage.put_object(self.bucket, self.key(destination), data)
-        self.storage.delete_object(self.bucket, self.key(source))
+        with self.open(destination, "wb") as writer:
+            writer.write(data)
+        self.remove(source)
 
     # directories
+    @_url_aware
     def listdir(self, path: str = "") -> list[str]:
         """The names of the files and directories directly inside ``path``, sorted.
 
@@ -265,6 +323,12 @@ class CloudOS:
              onerror: Callable[[OSError], None] | None = None) -> Iterator[tuple[str, list[str], list[str]]]:
         """Like :func:`os.walk`: ``(dirpath, dirnames, filenames)`` for ``top`` and every directory
         below it, from one listing. Changes to ``dirnames`` prune the walk when ``topdown``."""
+        target, rest = self.locate(top)
+        if target is not self:
+            base = top[:len(top) - len(rest)].rstrip("/")
+            for dirpath, dirnames, filenames in target.walk(rest, topdown, onerror):
+                yield (f"{base}/{dirpath}" if dirpath else base), dirnames, filenames
+            return
         prefix = self.dir_prefix(top)
         keys = self.storage.list_keys(self.bucket, prefix)
         if not keys and prefix:
@@ -296,6 +360,7 @@ class CloudOS:
         if not topdown:
             yield dirpath, dirnames, filenames
 
+    @_url_aware
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         """Create the directory ``path`` (an empty ``path/.lithops_keep`` marker object).
 
@@ -314,6 +379,7 @@ class CloudOS:
         """Create the directory ``path``; see :meth:`makedirs`."""
         self.makedirs(path, exist_ok=False)
 
+    @_url_aware
     def rmdir(self, path: str) -> None:
         """Remove the empty directory ``path``.
 
