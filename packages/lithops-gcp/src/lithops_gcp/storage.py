@@ -74,6 +74,8 @@ class GCSStorageBackend:
     config_options: ClassVar[tuple[ConfigOption, ...]] = GCS_OPTIONS
     #: Shared sections whose keys fill in the ones this backend's section leaves unset.
     config_inherits: ClassVar[tuple[str, ...]] = ("gcp",)
+    #: URL schemes that name this backend in ``obj`` references and Storage OS paths.
+    url_schemes: ClassVar[tuple[str, ...]] = ("gs",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         from google.auth.transport.requests import AuthorizedSession
