@@ -17,7 +17,8 @@ from lithops.config import default_config, extract_storage_config, public_sectio
 from lithops.errors import ConfigError, StorageError, StorageNoSuchBucketError
 from lithops.storage import Storage
 from lithops_aws.s3 import CephStorageBackend, MinioStorageBackend, S3StorageBackend
-from lithops_testkit.s3_servers import S3Server, free_port
+from lithops_testkit.emulators import free_port
+from lithops_testkit.emulators.moto import S3Server
 
 SECRET = "very-secret-value-0123456789"
 

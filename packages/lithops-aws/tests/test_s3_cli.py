@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 
 
 @pytest.mark.parametrize("backend", ["aws_s3", "minio"])

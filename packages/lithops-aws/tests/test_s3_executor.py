@@ -10,7 +10,7 @@ import pytest
 from lithops.partitioner import ObjectPart, partition_iterdata
 from lithops.storage import Storage
 from lithops.storage.cloud_proxy import CloudOS
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 
 BUCKET = "lithops-e2e"
 TEXTS = {

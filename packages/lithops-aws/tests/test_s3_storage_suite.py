@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from lithops.storage import Storage
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 from lithops_testkit.storage_suite import StorageBackendSuite
 
 

@@ -1,96 +1,35 @@
 """A real ``redis-server`` on 127.0.0.1 for the session, and lithops.multiprocessing configured to
 use it with the localhost backend.
 
-The server is started with ``redis-server --bind 127.0.0.1 --port P --save '' --appendonly no``
-and stopped by PID. The configuration goes to ``lithops.multiprocessing.config`` (this process)
-and, for the programs the tests run as subprocesses, to a YAML file named by their
-``LITHOPS_CONFIG_FILE``.
+The server is the test kit's (``lithops_testkit.emulators.redis``): ``redis-server --bind
+127.0.0.1 --port P --save '' --appendonly no``, stopped by PID. The configuration goes to
+``lithops.multiprocessing.config`` (this process) and, for the programs the tests run as
+subprocesses, to a YAML file named by their ``LITHOPS_CONFIG_FILE``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import yaml
-
-
-def _unavailable(message: str) -> None:
-    # In CI everything is installed: a missing server is a broken setup, not a reason to skip.
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI must install it)")
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class RedisServer:
-    host: str
-    port: int
-    pid: int
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host=self.host, port=self.port)
+from lithops_testkit.emulators import skip_or_fail, unavailable_is_skip
+from lithops_testkit.emulators.redis import RedisServer, run_redis_server
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A redis-server of its own, on a free port of 127.0.0.1."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        _unavailable("redis-server is not installed: apt-get install -y redis-server")
-    try:
-        import redis
-    except ImportError:
-        _unavailable("the redis Python client is not installed: pip install redis")
-    directory = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    log = open(directory / "redis.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start: {(directory / 'redis.log').read_text()[-2000:]}")
-                time.sleep(0.05)
-        client.close()
-        yield RedisServer("127.0.0.1", port, process.pid)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, 15)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    """The test kit's redis-server, once the redis client is known to be installed."""
+    if importlib.util.find_spec("redis") is None:
+        skip_or_fail("the redis Python client is not installed: pip install redis")
+    with unavailable_is_skip(), run_redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

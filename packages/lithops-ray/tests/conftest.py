@@ -1,16 +1,18 @@
-"""Session fixtures: one two-node Ray cluster (see ray_test_cluster), a connection to it, moto."""
+"""Session fixtures: one two-node Ray cluster (see ray_test_cluster), a connection to it, moto (the
+test kit's fixture)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lithops
 import pytest
-from lithops_testkit.s3_servers import S3Server, S3ServerUnavailable, moto_s3_server
+from lithops_testkit.emulators.moto import moto_server
 from ray_test_cluster import RayCluster, two_node_cluster
+
+__all__ = ["moto_server"]
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +41,3 @@ def ray_config(ray_cluster: RayCluster, ray_connection: None, tmp_path: Path) ->
     """A configuration for the session's cluster with localhost storage in the test's tmp dir."""
     return {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
             "ray": {"address": ray_cluster.address}}
-
-
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    try:
-        with moto_s3_server(tmp_path_factory.mktemp("moto")) as server:
-            yield server
-    except S3ServerUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (CI must install it)")
-        pytest.skip(str(exc))

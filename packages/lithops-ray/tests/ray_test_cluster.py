@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lithops_testkit.s3_servers import free_port
+from lithops_testkit.emulators import free_port, skip_or_fail
 
 RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
@@ -63,9 +63,7 @@ def _ray_cli() -> str:
     beside = Path(sys.executable).parent / "ray"
     found = str(beside) if beside.is_file() else shutil.which("ray")
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("The 'ray' command is not installed (CI must pip install ray)")
-        pytest.skip("The 'ray' command is not installed: pip install ray")
+        skip_or_fail("The 'ray' command is not installed: pip install ray")
     return found
 
 

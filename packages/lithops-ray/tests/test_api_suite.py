@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from lithops.storage import Storage
 from lithops_testkit.api_suite import ApiSuite
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 from ray_test_cluster import RayCluster
 
 BUCKET = "lithops-ray-tests"

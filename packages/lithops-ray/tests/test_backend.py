@@ -11,7 +11,7 @@ from typing import Any
 import lithops
 import pytest
 from lithops.errors import ConfigError, InvocationError, LithopsError, WorkerCrashError
-from lithops_testkit.s3_servers import free_port
+from lithops_testkit.emulators import free_port
 from ray_test_cluster import HEAD_MEMORY_MB, SECOND_MEMORY_MB, RayCluster
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lithops_testkit.emulators import skip_or_fail
 from ray_test_cluster import MARKER_VAR, RAY_ENV, RayCluster, kill_marked_processes, marked_processes
 
 PROGRAM = textwrap.dedent("""
@@ -103,9 +104,7 @@ def test_local_cluster_started_on_demand_and_stopped(short_dir: Path, tmp_path: 
 @pytest.mark.slow
 def test_ray_client_address(ray_cluster: RayCluster, short_dir: Path, tmp_path: Path) -> None:
     if ray_cluster.client_address is None:
-        if os.environ.get("CI"):
-            pytest.fail("Ray Client is not installed (CI must pip install 'ray[client]')")
-        pytest.skip("Ray Client needs pip install 'ray[client]'")
+        skip_or_fail("Ray Client is not installed: pip install 'ray[client]'")
     config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
               "ray": {"address": ray_cluster.client_address}}
     state = _run(config, short_dir.name, cluster=ray_cluster)

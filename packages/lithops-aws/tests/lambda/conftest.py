@@ -9,7 +9,6 @@ Lambda unpacks them.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,14 @@ from typing import Any
 import pytest
 from lambda_emulator import (
     Emulator,
-    EmulatorUnavailable,
     LambdaRuntime,
     check_available,
     lambda_emulators,
     unpack_runtime,
 )
 from lambda_setup import ASSUME_ROLE_POLICY, EMULATORS, FUNCTION_TIMEOUT, REGION, boto3_client, make_config
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators import unavailable_is_skip
+from lithops_testkit.emulators.moto import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +45,8 @@ def lambda_bucket(moto_server: S3Server) -> str:
 
 @pytest.fixture(scope="session")
 def lambda_runtime(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> LambdaRuntime:
-    try:
+    with unavailable_is_skip():
         check_available()
-    except EmulatorUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"{exc} (CI must install it)")
-        pytest.skip(str(exc))
     from lithops_aws import _lambda_package
 
     root: Path = tmp_path_factory.mktemp("lambda-runtime")

@@ -12,23 +12,16 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from lithops_testkit.emulators import HOST, EmulatorUnavailable, free_port, port_ready, run_server
+
 RIE_NAME = "aws-lambda-rie-x86_64"
 HANDLER = "lithops_aws.entry_point.handler"
-
-
-class EmulatorUnavailable(RuntimeError):
-    """The RIE binary or awslambdaric is missing."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +68,6 @@ def check_available() -> str:
     return binary
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def unpack_runtime(task_root: Path, function_zip: bytes, layers: list[bytes]) -> str:
     """Lay out a zip runtime as Lambda does: the function in the task root, layers under ``opt``.
 
@@ -98,32 +84,6 @@ def unpack_runtime(task_root: Path, function_zip: bytes, layers: list[bytes]) ->
     return os.pathsep.join([str(task_root / "task"), str(task_root / "opt" / "python")])
 
 
-def _wait_for_port(process: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The RIE exited with code {process.returncode}; log {log}:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"The RIE did not listen on {HOST}:{port} within {timeout:.0f} s; log {log}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # The RIE was started in a session of its own: end its group (the RIE and its runtime).
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            break
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 @contextlib.contextmanager
 def lambda_emulators(count: int, pythonpath: str, env: Mapping[str, str], log_dir: Path,
                      function_timeout: int = 30, memory: int = 256) -> Iterator[list[Emulator]]:
@@ -134,29 +94,23 @@ def lambda_emulators(count: int, pythonpath: str, env: Mapping[str, str], log_di
     """
     binary = check_available()
     log_dir.mkdir(parents=True, exist_ok=True)
-    processes: list[subprocess.Popen[bytes]] = []
-    emulators: list[Emulator] = []
-    try:
+    with contextlib.ExitStack() as stack:
+        emulators: list[Emulator] = []
         for _ in range(count):
             port, api_port = free_port(), free_port()
-            log = log_dir / f"rie-{port}.log"
             environment = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
                 **env, "PYTHONPATH": pythonpath, "LAMBDA_TASK_ROOT": pythonpath.split(os.pathsep)[0],
                 "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function_timeout),
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory), "LITHOPS_WORKER": "1",
             }
-            with open(log, "wb") as output:
-                process = subprocess.Popen(
-                    [binary, "--runtime-interface-emulator-address", f"{HOST}:{port}",
-                     "--runtime-api-address", f"{HOST}:{api_port}", sys.executable, "-m", "awslambdaric", HANDLER],
-                    stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment,
-                    start_new_session=True, cwd=pythonpath.split(os.pathsep)[0],
-                )
-            processes.append(process)
-            _wait_for_port(process, port, log, 20)
-            emulators.append(Emulator(f"http://{HOST}:{port}", process.pid, log))
+            # The RIE runs in a session of its own: stopping its group ends the RIE and its runtime.
+            server = stack.enter_context(run_server(
+                f"rie-{port}",
+                [binary, "--runtime-interface-emulator-address", f"{HOST}:{port}",
+                 "--runtime-api-address", f"{HOST}:{api_port}", sys.executable, "-m", "awslambdaric", HANDLER],
+                ready=port_ready(port), ports={"invoke": port, "runtime_api": api_port}, log_dir=log_dir,
+                timeout=20, env=environment, cwd=pythonpath.split(os.pathsep)[0], stop_timeout=5,
+            ))
+            emulators.append(Emulator(f"http://{HOST}:{port}", server.pid, server.log))
         yield emulators
-    finally:
-        for process in processes:
-            _stop(process)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 
 REGION = "us-east-1"
 #: The function timeout the emulators enforce, and runtime_timeout of the test configuration.

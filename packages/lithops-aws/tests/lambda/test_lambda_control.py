@@ -18,7 +18,7 @@ from lambda_setup import REGION, boto3_client, make_config
 from lithops.errors import ConfigError, InvocationError, LithopsError, RuntimeMismatchError
 from lithops_aws import _lambda_image
 from lithops_aws.lambda_ import LambdaBackend, client_python, lithops_version
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 
 PY = client_python().replace(".", "")
 

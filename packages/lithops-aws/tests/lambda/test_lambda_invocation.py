@@ -16,7 +16,7 @@ from lambda_emulator import Emulator, LambdaRuntime, lambda_emulators
 from lambda_setup import boto3_client
 from lithops.errors import FunctionTimeoutError, InvocationError
 from lithops_aws.lambda_ import ASYNC_PAYLOAD_LIMIT, LambdaBackend
-from lithops_testkit.s3_servers import S3Server
+from lithops_testkit.emulators.moto import S3Server
 
 
 def _where_am_i(x: int) -> dict[str, Any]:
