@@ -11,13 +11,13 @@ from typing import Any
 
 import lithops
 import pytest
-from azurite import Azurite
 from lithops import registry
 from lithops.config import public_section
 from lithops.errors import ConfigError, StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
 from lithops.storage import Storage
 from lithops.storage.cloud_proxy import CloudOS
 from lithops_azure.blob import AzureBlobStorageBackend
+from lithops_testkit.emulators.azurite import Azurite
 
 CONTAINER = "lithops-blob-tests"
 

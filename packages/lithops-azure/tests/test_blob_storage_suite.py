@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from azurite import Azurite
 from lithops.storage import Storage
+from lithops_testkit.emulators.azurite import Azurite
 from lithops_testkit.storage_suite import StorageBackendSuite
 
 

@@ -3,6 +3,7 @@
 - :mod:`lithops_testkit.emulators.moto`: moto's server (S3, Lambda control plane, IAM, SQS, ECR).
 - :mod:`lithops_testkit.emulators.seaweedfs`: SeaweedFS, a second S3 implementation.
 - :mod:`lithops_testkit.emulators.redis`: ``redis-server``.
+- :mod:`lithops_testkit.emulators.azurite`: Azurite (Azure Blob, Queue and Table storage).
 
 Each module has a context manager (usable from benchmarks and scripts) and a session-scoped pytest
 fixture a ``conftest.py`` imports. A provider adds its emulator as a module here, built on
