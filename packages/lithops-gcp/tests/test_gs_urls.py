@@ -6,9 +6,9 @@ from typing import Any
 
 import lithops
 import pytest
-from gcs_server import GCSServer
 from lithops.storage import Storage
 from lithops.storage.cloud_proxy import CloudOS
+from lithops_testkit.emulators.fake_gcs import GCSServer
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from gcs_server import GCSServer
 from lithops.config import default_config, extract_storage_config
 from lithops.errors import ConfigError, StorageError, StorageNoSuchBucketError
 from lithops.storage import Storage
-from lithops_testkit.s3_servers import free_port
+from lithops_testkit.emulators import free_port
+from lithops_testkit.emulators.fake_gcs import GCSServer
 
 
 def _storage(**section: object) -> Storage:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gcs_server import GCSServer
 from lithops.storage import Storage
+from lithops_testkit.emulators.fake_gcs import GCSServer
 from lithops_testkit.storage_suite import StorageBackendSuite
 
 

@@ -4,6 +4,7 @@
 - :mod:`lithops_testkit.emulators.seaweedfs`: SeaweedFS, a second S3 implementation.
 - :mod:`lithops_testkit.emulators.redis`: ``redis-server``.
 - :mod:`lithops_testkit.emulators.azurite`: Azurite (Azure Blob, Queue and Table storage).
+- :mod:`lithops_testkit.emulators.fake_gcs`: fake-gcs-server (Cloud Storage).
 
 Each module has a context manager (usable from benchmarks and scripts) and a session-scoped pytest
 fixture a ``conftest.py`` imports. A provider adds its emulator as a module here, built on
