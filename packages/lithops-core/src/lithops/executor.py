@@ -242,13 +242,17 @@ class FunctionExecutor:
     ) -> list[ResponseFuture]:
         if self._closed:
             raise RuntimeError("This FunctionExecutor is closed; create a new one.")
+        create_tstamp = time.time()
+        partition_time: float | None = None
         package, package_bytes = self._package(func, include_modules, exclude_modules)
         if bound is None:
             bound = bind_iterdata(func, iterdata, extra_args)
             if obj_options is not None and wants_obj(func):
                 from lithops.partitioner import partition_iterdata
 
+                partition_start = time.time()
                 bound = partition_iterdata(bound, storage=self.storage, **obj_options)
+                partition_time = round(time.time() - partition_start, 6)
         if futures is None:
             job_id = self._next_job_id(prefix)
             futures = self._create_futures(job_id, len(bound))
@@ -278,6 +282,7 @@ class FunctionExecutor:
         function_key = keys.function_key(self.executor_id, package.hash)
         report_to_storage = self._report_to_storage
         memory = runtime_memory if runtime_memory is not None else self.runtime_info["runtime_memory"]
+        serialize_start = time.time()
         batches = make_batches(
             executor_id=self.executor_id, job_id=job_id, call_kwargs=bound, chunksize=int(chunksize),
             function_key=function_key, function_hash=package.hash, storage=self._storage_public,
@@ -288,16 +293,33 @@ class FunctionExecutor:
                     "log_level": str(cfg.get("log_level") or "INFO"), "lithops_version": __version__,
                     "divisible": divisible},
         )
+        serialize_end = func_uploaded = data_uploaded = time.time()
         if self._invoker.needs_storage_upload(report_to_storage):
             self._invoker.upload_function(function_key, package_bytes)
+            func_uploaded = time.time()
             if Capability.FAAS in self.compute.capabilities:
                 batches = self._invoker.offload_data(batches)
+            data_uploaded = time.time()
         job = JobSpec(executor_id=self.executor_id, job_id=job_id, function_hash=package.hash,
                       function_package=package_bytes, batches=tuple(batches),
                       runtime_name=self.runtime_info["runtime_name"], runtime_memory=memory,
                       timeout=call_timeout, max_workers=workers)
         if report_to_storage:
             self._write_job_record(job, package.name)
+        # Lithops' per-job stats, copied into each call's stats (seconds, bytes).
+        job_stats = {
+            "host_job_create_tstamp": create_tstamp,
+            "host_job_serialize_time": round(serialize_end - serialize_start, 6),
+            "func_module_size_bytes": len(package_bytes),
+            "func_data_size_bytes": sum(len(b.data) for b in batches if b.data is not None),
+            "host_func_upload_time": round(func_uploaded - serialize_end, 6),
+            "host_data_upload_time": round(data_uploaded - func_uploaded, 6),
+            "host_job_created_time": round(time.time() - create_tstamp, 6),
+        }
+        if partition_time is not None:
+            job_stats["host_job_create_partitions_time"] = partition_time
+        for future in futures:
+            future._add_stats(job_stats)
         self._invoker.submit(job, futures, poll_storage=self._poll_storage)
         return futures
 

@@ -236,7 +236,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
             loader = output_loader(self)
         data = loader()
         self._result = pickle.loads(data)
-        self._add_stats({"host_result_done_tstamp": time.time()})
+        self._add_stats({"host_result_done_tstamp": time.time(), "host_result_query_count": 1})
         self._output_loader = None
 
     # executor/monitor side
@@ -258,6 +258,10 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         stats = dict(status.get("stats") or {})
         stats.update(zip(self._stat_keys, self._stat_values))
         stats["host_status_done_tstamp"] = time.time()
+        # Storage reads made for this call's status: none on a direct channel (the monitor sets 1).
+        stats.setdefault("host_status_query_count", 0)
+        if "worker_start_tstamp" in stats and "worker_end_tstamp" in stats:
+            stats["worker_exec_time"] = round(stats["worker_end_tstamp"] - stats["worker_start_tstamp"], 8)
         success = bool(status.get("success"))
         # Keep only what is not derivable: error details of failed calls, where outputs live.
         kept = {k: v for k, v in status.items()
@@ -280,6 +284,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
                     self._set_exception(error)
                     return
                 stats["host_result_done_tstamp"] = time.time()
+                stats["host_result_query_count"] = 0  # the output came with the status
                 self._set_stats(stats)
                 self._set_value(value)
             else:

@@ -167,6 +167,7 @@ class StorageMonitor:
         self.stats.get_requests += 1
         data = self.storage.storage_backend.get_object(self.bucket, keys.status_key(future.job_key, future.call_id))
         status = decode_status(data)
+        status.setdefault("stats", {})["host_status_query_count"] = 1  # this one read
         self.stats.statuses += 1
         loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
         future._set_report(status, status.pop("output", None), loader)

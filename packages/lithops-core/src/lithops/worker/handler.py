@@ -25,6 +25,7 @@ from lithops.serialize import FunctionPackage
 from lithops.spi import CallBatch, CallReport
 from lithops.status import encode_status, pack_exception
 from lithops.worker.logs import capture_output
+from lithops.worker.usage import CallUsage
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +33,6 @@ ReportFn = Callable[[CallReport], None]
 #: Outputs up to this size are written inside ``status.json`` rather than as ``output.pickle``.
 INLINE_OUTPUT_LIMIT = 64 * 1024
 INJECTED_PARAMS = ("storage", "id", "obj")
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * _PAGE_SIZE
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class LoadedFunction:
@@ -72,6 +64,7 @@ class WorkerEnvironment:
         self._storages: dict[tuple[str, str | None, str], Any] = {}
         self._storage_configs = dict(storage_configs or {})
         self.batches_run = 0
+        self.usage = CallUsage()
         self.modules_root = Path(tempfile.gettempdir()) / f"lithops-{os.getuid()}" / "modules"
 
     # functions
@@ -204,6 +197,7 @@ def run_call(
             obj_part = kwargs["obj"]
             kwargs["obj"] = obj_part.materialize(lambda backend: env.storage(backend, None, batch.storage))
     saved_env = _apply_env(batch.extra_env)
+    env.usage.start()
     usage_start = resource.getrusage(resource.RUSAGE_SELF)
     func_start = time.time()
     args = ()
@@ -228,8 +222,8 @@ def run_call(
         worker_func_exec_time=round(func_end - func_start, 8),
         worker_func_cpu_user_time=round(usage_end.ru_utime - usage_start.ru_utime, 8),
         worker_func_cpu_system_time=round(usage_end.ru_stime - usage_start.ru_stime, 8),
-        worker_func_rss=_rss_bytes(),
     )
+    stats.update(env.usage.stats())
     output: bytes | None = None
     if failure is None:
         try:
