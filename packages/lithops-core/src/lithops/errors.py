@@ -125,3 +125,7 @@ class WorkerOutOfMemoryError(WorkerCrashError, MemoryError):
 
 class WorkerLostError(WorkerError, TimeoutError):
     """No status arrived for the call: the invocation was lost or its worker vanished."""
+
+
+class RuntimeBuildError(LithopsError):
+    """A runtime (archive, layer, container image) could not be built or pushed."""
