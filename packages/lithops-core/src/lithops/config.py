@@ -278,7 +278,7 @@ def inherited_sections(section: str) -> tuple[str, ...]:
     inherited: list[str] = []
     for kind in ("compute", "storage"):
         if registry.is_installed(kind, section):
-            inherited += getattr(registry.load(kind, section), "config_inherits", ())
+            inherited += registry.load(kind, section).config_inherits
     return tuple(dict.fromkeys(inherited))
 
 

@@ -26,6 +26,7 @@ from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
 from lithops.storage import Storage
 from lithops.version import __version__
 from lithops.wait import ALL_COMPLETED, get_result, wait
+from lithops.worker.marker import in_worker_process
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ def _new_executor_id() -> str:
         number = _executor_counter
         _executor_counter += 1
     return f"{_SESSION}-{number}"
-
-
-def in_worker() -> bool:
-    """True inside a lithops worker (an executor there reports through storage)."""
-    return os.environ.get("LITHOPS_WORKER") == "1"
 
 
 def _setup_logging(level: str | bool | None) -> None:
@@ -146,7 +142,7 @@ class FunctionExecutor:
         # workers also record to storage inside a worker (nested jobs outlive their executor).
         self._poll_storage = (lithops_cfg.get("monitoring") == "storage"
                               or Capability.DIRECT_RESULTS not in self.compute.capabilities)
-        self._report_to_storage = in_worker() or self._poll_storage
+        self._report_to_storage = in_worker_process() or self._poll_storage
         self._packages: dict[tuple[bytes, tuple[str, ...] | None, tuple[str, ...]],
                              tuple[FunctionPackage, bytes]] = {}
         self._job_counter = 0

@@ -5,6 +5,7 @@
     lithops.jobs/<executor>/<hash>.func.pickle              the function, content-addressed
     lithops.jobs/<executor>-<job>/job.json                   the job: function, total calls, submit time
     lithops.jobs/<executor>-<job>/data/<batch>.pickle        call data too large to travel inline
+    lithops.jobs/<executor>-<job>/job_payload.json           the batches of a job run as an array job
     lithops.jobs/<executor>-<job>/<call>/status.json         a call's status record
     lithops.jobs/<executor>-<job>/<call>/output.pickle       a call's pickled result
     lithops.jobs/<executor>-<job>/<call>/logs.txt            what a call printed (only when it did)
@@ -26,6 +27,7 @@ JOB_FILE = "job.json"
 
 
 def job_key(executor_id: str, job_id: str) -> str:
+    """The key of a job (``<executor>-<job>``) under which its calls' records live."""
     return f"{executor_id}-{job_id}"
 
 
@@ -85,4 +87,10 @@ def done_marker_after(job_key: str, done_ns: int) -> str:
 
 
 def runtime_meta_key(backend: str, runtime_key: str) -> str:
+    """Where the metadata of ``backend``'s runtime ``runtime_key`` is stored."""
     return f"{RUNTIMES_PREFIX}/{backend}/{runtime_key}.meta.json"
+
+
+def job_payload_key(job_key: str) -> str:
+    """The batches of a job run by a batch system (one batch per array index)."""
+    return f"{JOBS_PREFIX}/{job_key}/job_payload.json"

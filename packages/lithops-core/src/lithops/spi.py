@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
+from lithops.keys import job_key, job_payload_key, runtime_meta_key
 from lithops.streams import PullStream
 
 __all__ = [
@@ -40,6 +41,9 @@ __all__ = [
     "ReportSink",
     "RuntimeInfo",
     "StorageBackend",
+    "job_key",
+    "runtime_meta_key",
+    "store_job_payload",
 ]
 
 
@@ -157,7 +161,8 @@ class CallBatch:
 
     @property
     def job_key(self) -> str:
-        return f"{self.executor_id}-{self.job_id}"
+        """``<executor>-<job>``: where the job's records live (:func:`job_key`)."""
+        return job_key(self.executor_id, self.job_id)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (``data`` base64-encoded) for event-style invocations."""
@@ -201,7 +206,8 @@ class JobSpec:
 
     @property
     def job_key(self) -> str:
-        return f"{self.executor_id}-{self.job_id}"
+        """``<executor>-<job>``: where the job's records live (:func:`job_key`)."""
+        return job_key(self.executor_id, self.job_id)
 
     @property
     def total_calls(self) -> int:
@@ -209,7 +215,11 @@ class JobSpec:
 
 
 class RuntimeInfo(TypedDict):
-    """What the executor needs to know about the runtime a compute backend will use."""
+    """What the executor needs to know about the runtime a compute backend will use.
+
+    ``python_version`` is the runtime's ``major.minor``; ``lithops_version`` is the version of
+    **lithops-core** the runtime runs (never the provider package's version).
+    """
 
     runtime_name: str
     runtime_memory: int | None
@@ -234,6 +244,9 @@ class StorageBackend(Protocol):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
     config_options: ClassVar[tuple[ConfigOption, ...]]
+    #: Shared config sections whose keys fill in the ones this backend's section leaves unset
+    #: (``("aws",)`` for ``aws_s3``); ``()`` for none.
+    config_inherits: ClassVar[tuple[str, ...]]
 
     @property
     def default_bucket(self) -> str:
@@ -318,6 +331,9 @@ class ComputeBackend(Protocol):
     default_storage: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
     config_options: ClassVar[tuple[ConfigOption, ...]]
+    #: Shared config sections whose keys fill in the ones this backend's section leaves unset
+    #: (``("aws",)`` for ``aws_lambda``); ``()`` for none.
+    config_inherits: ClassVar[tuple[str, ...]]
 
     def get_runtime_info(self) -> RuntimeInfo: ...
 
@@ -364,3 +380,28 @@ class JobBackend(ComputeBackend, Protocol):
     def invoke_job(self, job: JobSpec, sink: ReportSink | None) -> None:
         """Start the job. With ``Capability.DIRECT_RESULTS`` report each call through ``sink``."""
         ...
+
+
+def store_job_payload(context: ComputeContext, job: JobSpec) -> str:
+    """Store the batches of ``job`` for a batch system that runs one task per batch.
+
+    A Job-style backend (Kubernetes Indexed Job, Code Engine or AWS Batch array job) calls this on
+    the client, starts ``len(job.batches)`` tasks with the returned reference in the environment
+    variable ``LITHOPS_JOB_PAYLOAD`` (:data:`lithops.worker.JOB_PAYLOAD_ENV`), and runs
+    ``python -m lithops.worker run-job`` in each: task ``i`` runs ``job.batches[i]``.
+
+    Args:
+        context: the backend's compute context (its storage and bucket hold the payload).
+        job: the job to store.
+
+    Returns:
+        A short JSON reference (no credentials: the storage's public configuration and the key)
+        for :func:`lithops.worker.run_job_index`.
+    """
+    key = job_payload_key(job.job_key)
+    batches = [batch.to_json() for batch in job.batches]
+    record = {"executor_id": job.executor_id, "job_id": job.job_id, "batches": batches}
+    context.storage.put_object(context.bucket, key, json.dumps(record, separators=(",", ":")).encode())
+    storage = {"backend": context.storage_backend, "bucket": context.bucket,
+               "config": dict(context.storage_public_config)}
+    return json.dumps({"storage": storage, "key": key}, separators=(",", ":"), sort_keys=True)

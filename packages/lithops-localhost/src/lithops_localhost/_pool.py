@@ -29,9 +29,13 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from lithops.spi import CallBatch, CallReport, ReportSink
-from lithops.worker import pack_exception
-from lithops.worker.handler import WorkerEnvironment, write_to_storage
-from lithops.worker.isolation import describe_exit
+from lithops.worker import (
+    WorkerEnvironment,
+    describe_exit,
+    failed_call_status,
+    returncode_status,
+    write_report,
+)
 
 from lithops_localhost._worker import LIMIT, RAW_FRAME_MIN, SLOT, SLOT_SIZE
 
@@ -274,12 +278,12 @@ class WorkerPool:
             logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
             return
         failed = worker.reported
-        error = describe_exit(_wait_status(returncode), task.batch.timeout if worker.timed_out else None)
+        error = describe_exit(returncode_status(returncode), task.batch.timeout if worker.timed_out else None)
         call_id = task.batch.call_ids[failed] if failed < task.stop else None
         if call_id is not None:
             report = _failure_report(task.batch, call_id, error)
             if task.batch.report_to_storage:
-                write_to_storage(task.batch, self._env, report.status, None)
+                write_report(task.batch, self._env, report.status)
             if task.sink is not None:
                 task.sink([report])
         with self._lock:
@@ -320,15 +324,5 @@ class WorkerPool:
         self._wake_w.close()
 
 
-def _wait_status(returncode: int) -> int:
-    """An ``os.waitpid``-style status from a ``Popen.returncode``."""
-    if returncode < 0:
-        return -returncode  # WIFSIGNALED: low 7 bits hold the signal
-    return (returncode & 0xFF) << 8
-
-
 def _failure_report(batch: CallBatch, call_id: str, error: BaseException) -> CallReport:
-    status = {"executor_id": batch.executor_id, "job_id": batch.job_id, "call_id": call_id,
-              "success": False, "stats": {"worker_end_tstamp": time.time()}, "output_in_storage": False}
-    status.update(pack_exception(error))
-    return CallReport(batch.executor_id, batch.job_id, call_id, status)
+    return CallReport(batch.executor_id, batch.job_id, call_id, failed_call_status(batch, call_id, error))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import fcntl
 import mmap
-import os
 import pickle
 import struct
 import sys
@@ -38,9 +37,10 @@ RAW_FRAME_MIN = 64 * 1024
 
 
 def main(conn_fd: int, slot_fd: int) -> None:
-    os.environ["LITHOPS_WORKER"] = "1"
     from lithops.spi import CallReport
-    from lithops.worker.handler import WorkerEnvironment, run_batch
+    from lithops.worker import WorkerEnvironment, mark_worker_process, run_batch
+
+    mark_worker_process()
 
     conn = Connection(conn_fd)
     slot = mmap.mmap(slot_fd, SLOT_SIZE)

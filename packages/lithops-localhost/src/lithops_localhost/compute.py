@@ -8,10 +8,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import lithops
 from lithops.errors import ConfigError, LithopsError
 from lithops.spi import Capability, ComputeContext, ConfigOption, JobSpec, ReportSink, RuntimeInfo
 
-from lithops_localhost import __version__
 from lithops_localhost._pool import WorkerPool
 
 
@@ -37,6 +37,7 @@ class LocalhostBackend:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.JOB, Capability.DIRECT_RESULTS, Capability.LOCAL_WORKERS}
     )
+    config_inherits: ClassVar[tuple[str, ...]] = ()
     config_options: ClassVar[tuple[ConfigOption, ...]] = (
         ConfigOption("runtime", str, None, "Python interpreter of the workers (default: the client's)."),
         ConfigOption("worker_processes", int, None, "Number of worker processes (default: CPU count)."),
@@ -67,7 +68,7 @@ class LocalhostBackend:
     def get_runtime_info(self) -> RuntimeInfo:
         return RuntimeInfo(runtime_name=self.python, runtime_memory=None,
                            runtime_timeout=float(self.config["runtime_timeout"]), max_workers=self.processes,
-                           python_version=self.python_version, lithops_version=__version__)
+                           python_version=self.python_version, lithops_version=lithops.__version__)
 
     def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:
         return f"localhost/{runtime_name.strip('/').replace('/', '-')}"
@@ -77,7 +78,7 @@ class LocalhostBackend:
 
     def deploy_runtime(self, runtime_name: str, memory: int | None, timeout: float) -> dict[str, Any]:
         return {"runtime_name": runtime_name, "python_version": _python_version(runtime_name),
-                "lithops_version": __version__}
+                "lithops_version": lithops.__version__}
 
     def build_runtime(self, runtime_name: str, file: str | None, extra_args: Sequence[str]) -> None:
         raise LithopsError("The localhost backend runs an existing Python interpreter: there is nothing to"

@@ -60,6 +60,7 @@ class LocalhostStorageBackend:
 
     name: ClassVar[str] = "localhost"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RANGE_GET})
+    config_inherits: ClassVar[tuple[str, ...]] = ()
     config_options: ClassVar[tuple[ConfigOption, ...]] = (
         ConfigOption("storage_root", str, None, "Directory holding the buckets (default: a per-user temp dir)."),
         ConfigOption("storage_bucket", str, "storage", "Default bucket for lithops' own data."),

@@ -259,7 +259,9 @@ def new_key(kind: str) -> tuple[Namespace, str]:
 
 def in_worker() -> bool:
     """True inside a lithops worker."""
-    return os.environ.get("LITHOPS_WORKER") == "1"
+    from lithops.worker.marker import in_worker_process
+
+    return in_worker_process()
 
 
 def batches_writes() -> bool:

@@ -32,7 +32,7 @@ from lithops.errors import (
     WorkerOutOfMemoryError,
 )
 from lithops.spi import CallBatch, CallReport, JobSpec, ReportSink
-from lithops.worker.handler import WorkerEnvironment
+from lithops.worker import WorkerEnvironment
 
 from lithops_ray._supervisor import failure_report
 from lithops_ray._task import STARTED

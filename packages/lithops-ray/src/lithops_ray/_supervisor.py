@@ -33,9 +33,14 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 from lithops.spi import CallBatch, CallReport
-from lithops.worker import pack_exception
-from lithops.worker.handler import WorkerEnvironment, run_batch, write_to_storage
-from lithops.worker.isolation import describe_exit
+from lithops.worker import (
+    WorkerEnvironment,
+    describe_exit,
+    failed_call_status,
+    mark_worker_process,
+    run_batch,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +69,10 @@ def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str
     Args:
         env: writes the status to storage when ``batch.report_to_storage``; ``None`` skips that.
     """
-    status: dict[str, Any] = {
-        "executor_id": batch.executor_id, "job_id": batch.job_id, "call_id": call_id,
-        "success": False, "stats": {"worker_end_tstamp": time.time()}, "output_in_storage": False,
-    }
-    status.update(pack_exception(error))
+    status = failed_call_status(batch, call_id, error)
     if batch.report_to_storage and env is not None:
         try:
-            write_to_storage(batch, env, status, None)
+            write_report(batch, env, status)
         except Exception as exc:  # the report still reaches the client through Ray
             logger.warning("Could not record the failure of call %s/%s in storage: %s: %s",
                            batch.job_key, call_id, type(exc).__name__, exc)
@@ -293,7 +294,7 @@ def _serve(requests: int, replies: int) -> NoReturn:
     """The call process: run batches until the worker closes the pipe."""
     code = 0
     try:
-        os.environ["LITHOPS_WORKER"] = "1"
+        mark_worker_process()
         os.environ[IN_CHILD_ENV] = "1"
         # Executors with different storage configurations share Ray workers, and an environment
         # caches storage clients by backend and bucket only: one environment per configuration.

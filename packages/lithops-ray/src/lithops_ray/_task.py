@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lithops.spi import CallBatch, CallReport
-from lithops.worker.handler import WorkerEnvironment
+from lithops.worker import WorkerEnvironment
 
 from lithops_ray._supervisor import PackageSource, supervise_batch
 

@@ -9,11 +9,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import lithops
 from lithops.errors import ConfigError, LithopsError
 from lithops.spi import Capability, ComputeContext, ConfigOption, JobSpec, ReportSink, RuntimeInfo
-from lithops.worker.handler import WorkerEnvironment
+from lithops.worker import WorkerEnvironment
 
-from lithops_ray import __version__, _session
+from lithops_ray import _session
 from lithops_ray._dispatcher import Dispatcher, TaskSettings
 from lithops_ray._supervisor import IN_CHILD_ENV
 from lithops_ray._task import run_batch_task, stream_batch
@@ -38,6 +39,7 @@ class RayBackend:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.JOB, Capability.DIRECT_RESULTS, Capability.MEMORY_CONFIG}
     )
+    config_inherits: ClassVar[tuple[str, ...]] = ()
     config_options: ClassVar[tuple[ConfigOption, ...]] = (
         ConfigOption("address", str, None,
                      "Ray cluster: unset starts a local one; `auto`, `HOST:PORT` (head's GCS port) or"
@@ -137,7 +139,7 @@ class RayBackend:
                            runtime_memory=int(memory) if memory else None,
                            runtime_timeout=float(self.config["runtime_timeout"]), max_workers=self.max_workers,
                            python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
-                           lithops_version=__version__)
+                           lithops_version=lithops.__version__)
 
     def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:
         label = runtime_name.replace("://", "-").replace("/", "-").replace(":", "-")
@@ -181,7 +183,7 @@ class RayBackend:
     def deploy_runtime(self, runtime_name: str, memory: int | None, timeout: float) -> dict[str, Any]:
         return {"runtime_name": runtime_name,
                 "python_version": f"{sys.version_info.major}.{sys.version_info.minor}",
-                "lithops_version": __version__}
+                "lithops_version": lithops.__version__}
 
     def build_runtime(self, runtime_name: str, file: str | None, extra_args: Sequence[str]) -> None:
         raise LithopsError(

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import Any, ClassVar
 
 from lithops.errors import ConfigError, InvocationError, LithopsError
+from lithops.runtimes import core_version
 from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
 
 
@@ -35,6 +35,7 @@ class SubprocessBackend:
     #: Workers read and write lithops' data in storage: it must be shared between processes.
     default_storage: ClassVar[str] = "localhost"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.FAAS})
+    config_inherits: ClassVar[tuple[str, ...]] = ()
     config_options: ClassVar[tuple[ConfigOption, ...]] = (
         ConfigOption("runtime", str, None, "Python interpreter of the workers (default: the client's)."),
         ConfigOption("max_workers", int, 4, "How many invocations may run at the same time."),
@@ -60,7 +61,7 @@ class SubprocessBackend:
             runtime_timeout=float(self.config["runtime_timeout"]),
             max_workers=self.max_workers,
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
-            lithops_version=metadata.version("lithops-core"),
+            lithops_version=core_version(),
         )
 
     def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:

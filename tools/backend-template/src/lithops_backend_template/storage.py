@@ -30,6 +30,7 @@ class MemoryStorageBackend:
 
     name: ClassVar[str] = "template_memory"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RANGE_GET})
+    config_inherits: ClassVar[tuple[str, ...]] = ()
     config_options: ClassVar[tuple[ConfigOption, ...]] = (
         ConfigOption("storage_bucket", str, "lithops-template",
                      "Bucket for lithops' own data (created on start)."),

@@ -79,8 +79,7 @@ def _distribution(kind: str, backend_id: str) -> str:
 
 def _credentials_detail(config: dict[str, Any], sections: list[str]) -> tuple[str, str]:
     """Which secret options are set, never their values; and a warning when none is."""
-    from lithops import registry
-    from lithops.config import options_for_section
+    from lithops.config import inherited_sections, options_for_section
 
     parts = []
     missing_all = []
@@ -90,10 +89,7 @@ def _credentials_detail(config: dict[str, Any], sections: list[str]) -> tuple[st
         if not secrets:
             continue
         # Shared sections a backend declares it inherits from (``aws`` for ``aws_s3``).
-        inherited: list[str] = []
-        for kind in ("compute", "storage"):
-            if registry.is_installed(kind, section):
-                inherited += list(getattr(registry.load(kind, section), "config_inherits", ()))
+        inherited = inherited_sections(section)
         values: dict[str, Any] = {}
         for source in (*inherited, section):
             values.update({k: v for k, v in (config.get(source) or {}).items() if v})

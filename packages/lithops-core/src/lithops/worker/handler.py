@@ -269,6 +269,24 @@ def _settle_nested_futures(result: Any) -> Any:
     return result
 
 
+def failed_call_status(batch: CallBatch, call_id: str, error: BaseException,
+                       stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The status record of a call that did not return normally (its worker died, timed out...).
+
+    Write it with :func:`write_report`, or send it in a :class:`~lithops.spi.CallReport`; the
+    client re-raises ``error`` (with its traceback) from the call's future.
+
+    Args:
+        batch: the batch the call belongs to.
+        call_id: the call's id within the job.
+        error: what the client's ``future.result()`` raises (see :func:`describe_exit`).
+        stats: the call's stats so far; ``worker_end_tstamp`` is set to now when missing.
+    """
+    stats = dict(stats or {})
+    stats.setdefault("worker_end_tstamp", time.time())
+    return _status(batch, call_id, stats, pack_exception(error))
+
+
 def _status(batch: CallBatch, call_id: str, stats: dict[str, Any],
             failure: dict[str, Any] | None) -> dict[str, Any]:
     status: dict[str, Any] = {
@@ -289,18 +307,25 @@ def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], o
     if status.get("logs"):
         write_call_logs(batch, env, status)
     if batch.report_to_storage:
-        write_to_storage(batch, env, status, output)
+        write_report(batch, env, status, output)
         output = None
     status["stats"]["worker_end_tstamp"] = time.time()
     if report is not None:
         report(CallReport(batch.executor_id, batch.job_id, status["call_id"], status, output))
 
 
-def write_to_storage(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any],
-                     output: bytes | None) -> None:
-    """Write a call's output, status and done marker (in that order: the marker means complete).
+def write_report(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any],
+                 output: bytes | None = None) -> None:
+    """Write a call's output, status and done marker to storage (in that order: the marker means
+    complete), where the client's monitor finds them.
 
     A small output travels inside the status record (one object less to write and to read).
+
+    Args:
+        batch: the batch the call belongs to (its storage and job).
+        env: the worker's environment (caches the storage client).
+        status: the call's status record (from :func:`run_call` or :func:`failed_call_status`).
+        output: the pickled result of a successful call.
     """
     storage = env.batch_storage(batch)
     bucket = batch.storage["bucket"]

@@ -26,8 +26,53 @@ from lithops.worker.handler import (
 )
 
 
+def invocation_deadline(remaining_seconds: float | None, margin: float | None = None) -> float | None:
+    """The ``time.monotonic()`` value by which every call of an invocation must be stopped.
+
+    A provider ends an invocation at its own timeout, and a call still running then would leave no
+    status at all; the worker stops calls at this deadline instead and reports them as timed out.
+
+    Args:
+        remaining_seconds: how long the provider lets the invocation run from now (Lambda's
+            ``context.get_remaining_time_in_millis() / 1000``); ``None`` when unknown.
+        margin: seconds kept for writing the statuses; by default 10 % of the remaining time,
+            between 2 and 10 seconds.
+
+    Returns:
+        The deadline to pass to :func:`lithops.worker.handle_payload`, or ``None`` (no deadline)
+        when ``remaining_seconds`` is ``None``. Never less than 0.5 s from now.
+    """
+    if remaining_seconds is None:
+        return None
+    left = float(remaining_seconds)
+    if margin is None:
+        margin = min(10.0, max(2.0, left * 0.1))
+    return time.monotonic() + max(0.5, left - margin)
+
+
+def returncode_status(returncode: int) -> int:
+    """The ``os.waitpid``-style status of a process that ended with ``Popen.returncode``.
+
+    For :func:`describe_exit` when the process was run by :mod:`subprocess` (whose negative
+    return code means "killed by that signal").
+    """
+    if returncode < 0:
+        return -returncode  # WIFSIGNALED: the low 7 bits hold the signal
+    return (returncode & 0xFF) << 8
+
+
 def describe_exit(status: int, timeout: float | None = None) -> BaseException:
-    """The error for a call whose process ended with ``status`` (as from ``os.waitpid``)."""
+    """The error to report for a call whose worker process ended before reporting.
+
+    Args:
+        status: the process's wait status, as from ``os.waitpid`` (a ``Popen.returncode`` must be
+            converted: ``-signal`` becomes ``signal``, ``code`` becomes ``code << 8``).
+        timeout: the timeout (seconds) after which the call was killed, when it was.
+
+    Returns:
+        :class:`~lithops.errors.FunctionTimeoutError`, :class:`~lithops.errors.WorkerOutOfMemoryError`
+        (SIGKILL) or :class:`~lithops.errors.WorkerCrashError`, with a message saying what to do.
+    """
     if timeout is not None:
         return FunctionTimeoutError(
             f"The call ran for more than its timeout of {timeout:g} s and was killed."
