@@ -259,7 +259,7 @@ def new_key(kind: str) -> tuple[Namespace, str]:
 
 def in_worker() -> bool:
     """True inside a lithops worker."""
-    from lithops.worker.marker import in_worker_process
+    from lithops.worker import in_worker_process
 
     return in_worker_process()
 
