@@ -16,18 +16,10 @@ their own section, with no inheritance from ``aws``.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import logging
-import os
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import IO, Any, ClassVar, cast
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.spi import Capability, ConfigOption, ObjectInfo, PullStream
+from lithops.spi import S3_TUNING_OPTIONS, ConfigOption, S3ProtocolStorageBackend
 
 from lithops_aws.config import (
     ACCESS_KEY_ID,
@@ -40,20 +32,6 @@ from lithops_aws.config import (
 
 __all__ = ["CephStorageBackend", "MinioStorageBackend", "S3StorageBackend"]
 
-logger = logging.getLogger(__name__)
-
-_MiB = 1 << 20
-#: DeleteObjects accepts at most this many keys per request.
-DELETE_BATCH = 1000
-#: A range end at or past this is open-ended (``bytes=N-``): core encodes ``bytes=N-`` so.
-_OPEN_END = 2**62
-#: Reads of a whole stream pull from the socket this much at a time; readline, this much.
-
-_NO_SUCH_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
-_ACCESS_ERRORS = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
-)
-
 _ENDPOINT = ConfigOption(
     "endpoint", str, None,
     "URL of the S3 API, for S3-compatible servers and emulators (http://127.0.0.1:9000); default: AWS.",
@@ -62,20 +40,9 @@ _STORAGE_BUCKET = ConfigOption(
     "storage_bucket", str, None,
     "Bucket for lithops' own data; default: 'lithops-<region>-<id>', created on first use.",
 )
-_TUNING_OPTIONS: tuple[ConfigOption, ...] = (
-    ConfigOption("addressing_style", str, None,
-                 "S3 addressing style; default: 'path' with an endpoint, else boto3's choice.",
-                 choices=("auto", "path", "virtual")),
-    ConfigOption("max_pool_connections", int, 64, "HTTP connections kept per client (threads share them)."),
-    ConfigOption("multipart_threshold", int, 16 * _MiB,
-                 "Files and streams at least this large (bytes) are uploaded and downloaded in parts."),
-    ConfigOption("multipart_chunksize", int, 16 * _MiB, "Size in bytes of each part of a multipart transfer."),
-    ConfigOption("max_concurrency", int, 8, "Parts transferred at once by upload_file/download_file."),
-    ConfigOption("retries", int, 5, "Attempts per request on throttling and transient errors."),
-)
 
 S3_OPTIONS: tuple[ConfigOption, ...] = (
-    _STORAGE_BUCKET, REGION, _ENDPOINT, *CREDENTIAL_OPTIONS, *_TUNING_OPTIONS,
+    _STORAGE_BUCKET, REGION, _ENDPOINT, *CREDENTIAL_OPTIONS, *S3_TUNING_OPTIONS,
 )
 S3_COMPATIBLE_OPTIONS: tuple[ConfigOption, ...] = (
     _STORAGE_BUCKET,
@@ -83,349 +50,48 @@ S3_COMPATIBLE_OPTIONS: tuple[ConfigOption, ...] = (
                  required=True),
     ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN,
     ConfigOption("region", str, "us-east-1", "Region name the server expects in signatures."),
-    *_TUNING_OPTIONS,
+    *S3_TUNING_OPTIONS,
 )
 
 
-
-
-def _client_error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
-
-
-class S3StorageBackend:
+class S3StorageBackend(S3ProtocolStorageBackend):
     """Objects in Amazon S3 or any server that speaks its API, through boto3.
+
+    Everything but the session (credentials, region) is :class:`lithops.spi.S3ProtocolStorageBackend`.
 
     Args:
         config: the validated configuration section of this backend (``aws_s3``, ``minio``...).
     """
 
     name: ClassVar[str] = "aws_s3"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RANGE_GET, Capability.SHARED})
     config_options: ClassVar[tuple[ConfigOption, ...]] = S3_OPTIONS
     #: Shared sections whose keys fill in the ones this backend's section leaves unset.
     config_inherits: ClassVar[tuple[str, ...]] = ("aws",)
     #: URL schemes that name this backend in ``obj`` references and Storage OS paths.
     url_schemes: ClassVar[tuple[str, ...]] = ("s3",)
+    sdk_name: ClassVar[str] = "boto3"
+    sdk_core_name: ClassVar[str] = "botocore"
+    provider: ClassVar[str] = "AWS"
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        import boto3
-        from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
-
-        self._config = dict(config)
-        self.endpoint: str | None = config.get("endpoint")
-        session = boto3.session.Session(
+    def _create_session(self, config: Mapping[str, Any]) -> Any:
+        return self._sdk.session.Session(
             aws_access_key_id=config.get(ACCESS_KEY_ID.name),
             aws_secret_access_key=config.get(SECRET_ACCESS_KEY.name),
             aws_session_token=config.get(SESSION_TOKEN.name),
             region_name=config.get(REGION.name),
             profile_name=config.get(CONFIG_PROFILE.name),
         )
-        self.region: str = session.region_name or "us-east-1"
-        self._session = session
-        addressing_style = config.get("addressing_style") or ("path" if self.endpoint else "auto")
-        client_config = Config(
-            max_pool_connections=int(config.get("max_pool_connections") or 64),
-            retries={"max_attempts": int(config.get("retries") or 5), "mode": "standard"},
-            s3={"addressing_style": addressing_style},
-            signature_version="s3v4",
-            # S3-compatible servers do not all accept the flexible checksums AWS added in 2025.
-            request_checksum_calculation="when_required" if self.endpoint else "when_supported",
-            response_checksum_validation="when_required" if self.endpoint else "when_supported",
-        )
-        self._client: Any = session.client(
-            "s3", region_name=self.region, endpoint_url=self.endpoint, config=client_config
-        )
-        threshold = int(config.get("multipart_threshold") or 16 * _MiB)
-        self._transfer_config = TransferConfig(
-            multipart_threshold=threshold,
-            multipart_chunksize=int(config.get("multipart_chunksize") or 16 * _MiB),
-            max_concurrency=int(config.get("max_concurrency") or 8),
-        )
-        self._default_bucket: str | None = config.get("storage_bucket")
-        self._default_bucket_ready = self._default_bucket is not None
-        self._lock = threading.Lock()
 
-    def __repr__(self) -> str:
-        where = self.endpoint or f"AWS {self.region}"
-        return f"<{type(self).__name__} {self.name!r} at {where}>"
+    def _region(self, config: Mapping[str, Any]) -> str:
+        return str(self._session.region_name or "us-east-1")
 
-    # errors
-    @contextlib.contextmanager
-    def _errors(self, bucket: str, key: str | None = None) -> Iterator[None]:
-        """Turn botocore errors into lithops storage errors that say what to do.
-
-        Messages never include credentials: botocore's own messages carry only the server's error
-        code and text, and this code adds the bucket, key and endpoint.
-        """
-        from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            EndpointConnectionError,
-            NoCredentialsError,
-            PartialCredentialsError,
-        )
-
-        try:
-            yield
-        except (ClientError, S3UploadFailedError) as exc:
-            cause: BaseException = exc
-            if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, ClientError):
-                cause = exc.__context__
-            raise self._map_client_error(cause, bucket, key) from exc
-        except (NoCredentialsError, PartialCredentialsError) as exc:
-            raise StorageError(
-                f"No usable AWS credentials for {self.name!r} ({exc}). Set access_key_id and"
-                f" secret_access_key in the {self._credentials_section()} section, or the"
-                " AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables, or ~/.aws/credentials."
-            ) from exc
-        except EndpointConnectionError as exc:
-            raise StorageError(
-                f"Cannot reach the S3 endpoint {self._where()} ({exc}). Check that the server is"
-                f" running and the '{self.name}.endpoint'/'region' configuration."
-            ) from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 request on bucket {bucket!r} at {self._where()} failed: {exc}") from exc
-
-    def _map_client_error(self, exc: BaseException, bucket: str, key: str | None) -> StorageError:
-        code = _client_error_code(exc)
-        if code == "NoSuchBucket":
-            return StorageNoSuchBucketError(
-                bucket, f"Create it with Storage().create_bucket({bucket!r}) or fix the bucket name"
-                f" (endpoint {self._where()})"
-            )
-        if key is not None and code in _NO_SUCH_KEY:
-            # HEAD has no body: a 404 may mean a missing bucket as well as a missing key.
-            if code != "NoSuchKey" and not self._bucket_exists(bucket):
-                return StorageNoSuchBucketError(bucket)
-            return StorageNoSuchKeyError(bucket, key)
-        if key is None and code in _NO_SUCH_KEY:
-            return StorageNoSuchBucketError(bucket)
-        if code in _ACCESS_ERRORS and code != "403" and not self._bucket_exists_or_unknown(bucket):
-            # Some servers (SeaweedFS) deny writes into a missing bucket instead of saying so.
-            return StorageNoSuchBucketError(bucket)
-        if code in _ACCESS_ERRORS:
-            return StorageError(
-                f"S3 refused access to bucket {bucket!r} at {self._where()} ({code}: {exc}). Check the"
-                f" credentials in the {self._credentials_section()} section or the environment, and"
-                " that they allow this operation on this bucket."
-            )
-        return StorageError(f"S3 request on bucket {bucket!r} at {self._where()} failed: {exc}")
-
-    def _credentials_section(self) -> str:
-        return "'aws' (or 'aws_s3')" if self.name == "aws_s3" else repr(self.name)
+    def _credentials_hint(self) -> str:
+        section = "'aws' (or 'aws_s3')" if self.name == "aws_s3" else repr(self.name)
+        return (f"Set access_key_id and secret_access_key in the {section} section, or the"
+                " AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment variables, or ~/.aws/credentials.")
 
     def _where(self) -> str:
         return self.endpoint or f"AWS region {self.region}"
-
-    def _bucket_exists_or_unknown(self, bucket: str) -> bool:
-        """False only when the server says the bucket does not exist."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self._bucket_exists(bucket)
-        except (ClientError, BotoCoreError):
-            return True
-
-    def _bucket_exists(self, bucket: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if _client_error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
-                return False
-            raise
-        return True
-
-    # buckets
-    @property
-    def default_bucket(self) -> str:
-        """The configured ``storage_bucket``; without one, ``lithops-<region>-<id>``, created if missing."""
-        if self._default_bucket_ready and self._default_bucket is not None:
-            return self._default_bucket
-        with self._lock:
-            if self._default_bucket is None:
-                self._default_bucket = self._generated_bucket_name()
-            if not self._default_bucket_ready:
-                with self._errors(self._default_bucket):
-                    exists = self._bucket_exists(self._default_bucket)
-                if not exists:
-                    logger.info("Creating bucket %r for lithops' data", self._default_bucket)
-                    self.create_bucket(self._default_bucket)
-                self._default_bucket_ready = True
-            return self._default_bucket
-
-    def _generated_bucket_name(self) -> str:
-        credentials = self._session.get_credentials()
-        if credentials is None:
-            raise StorageError(
-                f"No storage_bucket is configured for {self.name!r} and no AWS credentials were found"
-                " to name one. Set 'storage_bucket' in its section, and credentials."
-            )
-        # A hash, not the key: bucket names are public.
-        digest = hashlib.sha256(credentials.access_key.encode()).hexdigest()[:10]
-        return f"lithops-{self.region}-{digest}".lower()
-
-    def get_client(self) -> Any:
-        """The boto3 S3 client."""
-        return self._client
-
-    def create_bucket(self, bucket: str) -> None:
-        """Create ``bucket`` in the configured region; nothing happens if this account owns it."""
-        kwargs: dict[str, Any] = {"Bucket": bucket}
-        if self.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        from botocore.exceptions import ClientError
-
-        with self._errors(bucket):
-            try:
-                self._client.create_bucket(**kwargs)
-            except ClientError as exc:
-                code = _client_error_code(exc)
-                if code == "BucketAlreadyOwnedByYou":
-                    return
-                if code == "BucketAlreadyExists":
-                    raise StorageError(
-                        f"The bucket name {bucket!r} is taken by another account. Choose another name."
-                    ) from exc
-                raise
-
-    def head_bucket(self, bucket: str) -> dict[str, Any]:
-        with self._errors(bucket):
-            response: dict[str, Any] = self._client.head_bucket(Bucket=bucket)
-        return response
-
-    # objects
-    def put_object(self, bucket: str, key: str, body: bytes | IO[bytes]) -> None:
-        """Store ``body``; S3 makes a new object visible only once it is complete."""
-        with self._errors(bucket, None):
-            if isinstance(body, (bytes, bytearray, memoryview)):
-                self._client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
-            else:
-                # Handles streams of unknown length and switches to multipart for large ones.
-                self._client.upload_fileobj(body, bucket, key, Config=self._transfer_config)
-
-    def _range_header(self, byte_range: tuple[int, int] | None) -> str | None:
-        if byte_range is None:
-            return None
-        first, last = byte_range
-        return f"bytes={first}-" if last >= _OPEN_END else f"bytes={first}-{last}"
-
-    def _get(self, bucket: str, key: str, byte_range: tuple[int, int] | None) -> Any | None:
-        """The GetObject response, or ``None`` when the range holds no byte of the object."""
-        from botocore.exceptions import ClientError
-
-        if byte_range is not None and byte_range[1] < byte_range[0]:
-            self.head_object(bucket, key)  # still report a missing key
-            return None
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        header = self._range_header(byte_range)
-        if header is not None:
-            kwargs["Range"] = header
-        with self._errors(bucket, key):
-            try:
-                return self._client.get_object(**kwargs)
-            except ClientError as exc:
-                # A range past the end: an empty read, as with files and Python slices.
-                if _client_error_code(exc) == "InvalidRange":
-                    return None
-                raise
-
-    def get_object(self, bucket: str, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
-        response = self._get(bucket, key, byte_range)
-        if response is None:
-            return b""
-        with self._errors(bucket, key):
-            data: bytes = response["Body"].read()
-        return data
-
-    def open_object(self, bucket: str, key: str, byte_range: tuple[int, int] | None = None) -> IO[bytes]:
-        """A buffered stream over the object or range, read from the socket as it is consumed."""
-        response = self._get(bucket, key, byte_range)
-        if response is None:
-            return io.BytesIO(b"")
-        body = response["Body"]
-        return cast(IO[bytes], PullStream(body.read, body.close))
-
-    def head_object(self, bucket: str, key: str) -> dict[str, str]:
-        """The object's HTTP headers (lower-case names), with ``content-length``, ``etag``..."""
-        with self._errors(bucket, key):
-            response = self._client.head_object(Bucket=bucket, Key=key)
-        headers: dict[str, str] = {
-            str(name).lower(): str(value)
-            for name, value in response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).items()
-        }
-        headers["content-length"] = str(response.get("ContentLength", headers.get("content-length", "0")))
-        headers.setdefault("etag", str(response.get("ETag", "")))
-        if "last-modified" not in headers and response.get("LastModified") is not None:
-            from email.utils import format_datetime
-
-            headers["last-modified"] = format_datetime(response["LastModified"], usegmt=True)
-        return headers
-
-    def delete_object(self, bucket: str, key: str) -> None:
-        with self._errors(bucket, None):
-            self._client.delete_object(Bucket=bucket, Key=key)
-
-    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
-        """Delete ``keys`` in requests of at most 1000 keys; missing keys are not an error."""
-        failed: list[str] = []
-        for start in range(0, len(keys), DELETE_BATCH):
-            batch = [{"Key": key} for key in keys[start:start + DELETE_BATCH]]
-            with self._errors(bucket, None):
-                response = self._client.delete_objects(
-                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
-                )
-            failed += [f"{error.get('Key')} ({error.get('Code')})" for error in response.get("Errors", [])]
-        if failed:
-            shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
-            raise StorageError(
-                f"Could not delete {len(failed)} of {len(keys)} objects in bucket {bucket!r}: {shown}."
-                " Check the permissions on these keys and retry."
-            )
-
-    def _pages(self, bucket: str, prefix: str, start_after: str | None) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        paginator = self._client.get_paginator("list_objects_v2")
-        with self._errors(bucket, None):
-            yield from paginator.paginate(**kwargs)
-
-    def list_objects(self, bucket: str, prefix: str = "", start_after: str | None = None) -> list[ObjectInfo]:
-        """Every object under ``prefix`` (all pages), in key order, after ``start_after``."""
-        return [
-            ObjectInfo(Key=item["Key"], Size=int(item["Size"]), LastModified=item["LastModified"])
-            for page in self._pages(bucket, prefix, start_after)
-            for item in page.get("Contents", [])
-        ]
-
-    def list_keys(self, bucket: str, prefix: str = "", start_after: str | None = None) -> list[str]:
-        return [
-            str(item["Key"])
-            for page in self._pages(bucket, prefix, start_after)
-            for item in page.get("Contents", [])
-        ]
-
-    def upload_file(self, file_name: str, bucket: str, key: str) -> None:
-        """Upload a local file, in parallel parts when it reaches ``multipart_threshold``."""
-        with self._errors(bucket, None):
-            self._client.upload_file(file_name, bucket, key, Config=self._transfer_config)
-
-    def download_file(self, bucket: str, key: str, file_name: str) -> None:
-        """Download to ``file_name`` (parents created), which appears only once complete."""
-        target = Path(file_name)
-        if target.parent != Path(""):
-            target.parent.mkdir(parents=True, exist_ok=True)
-        with self._errors(bucket, key):
-            self._client.download_file(bucket, key, os.fspath(target), Config=self._transfer_config)
 
 
 class MinioStorageBackend(S3StorageBackend):

@@ -27,6 +27,7 @@ from lithops.keys import job_key, job_payload_key, runtime_meta_key
 from lithops.streams import PullStream
 
 __all__ = [
+    "S3_TUNING_OPTIONS",
     "CallBatch",
     "CallReport",
     "Capability",
@@ -40,6 +41,7 @@ __all__ = [
     "PullStream",
     "ReportSink",
     "RuntimeInfo",
+    "S3ProtocolStorageBackend",
     "StorageBackend",
     "job_key",
     "runtime_meta_key",
@@ -405,3 +407,7 @@ def store_job_payload(context: ComputeContext, job: JobSpec) -> str:
     storage = {"backend": context.storage_backend, "bucket": context.bucket,
                "config": dict(context.storage_public_config)}
     return json.dumps({"storage": storage, "key": key}, separators=(",", ":"), sort_keys=True)
+
+
+# Last: the S3-protocol base class builds on the names above.
+from lithops.s3_protocol import S3_TUNING_OPTIONS, S3ProtocolStorageBackend  # noqa: E402
