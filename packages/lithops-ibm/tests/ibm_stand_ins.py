@@ -1,0 +1,5 @@
+"""Constants shared by the lithops-ibm tests (a module with a unique name, importable from any test)."""
+
+#: The API key the IAM stand-in accepts (and its account).
+API_KEY = "lithops-test-api-key-0123456789"
+ACCOUNT = "a1b2c3"
