@@ -79,7 +79,7 @@ class GCSStorageBackend:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         from google.auth.transport.requests import AuthorizedSession
-        from google.cloud import storage
+        from google.cloud.storage import Client
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         self._config = dict(config)
@@ -88,7 +88,7 @@ class GCSStorageBackend:
         credentials = load_credentials(self.name, config, emulated=self.endpoint is not None)
         self.project = require_project(self.name, credentials)
         client_options = {"api_endpoint": self.endpoint} if self.endpoint else None
-        self._client: Any = storage.Client(project=self.project, credentials=credentials.credentials,
+        self._client: Any = Client(project=self.project, credentials=credentials.credentials,
                                            client_options=client_options)
         self._session = AuthorizedSession(credentials.credentials)  # type: ignore[no-untyped-call]
         self._key_file = credentials.key_file
