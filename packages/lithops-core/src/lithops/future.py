@@ -12,12 +12,20 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures._base import FINISHED, PENDING, RUNNING
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any
 
 from lithops.status import unpack_exception
 
 _NOT_LOADED = object()
+
+# One condition for every ResponseFuture. A per-future condition costs ~1 KB; dropping it once the
+# future finished (as an earlier version did) races with stdlib ``wait``/``as_completed``, which
+# acquire ``f._condition`` and later release ``f._condition`` again: a condition swapped in between
+# cannot be released, the old one stays locked and the next completion of that future deadlocks.
+# A shared re-entrant condition is never swapped; waiters re-check their own future's state
+# after each wake-up (see ``_wait_finished``).
+_SHARED_CONDITION = threading.Condition(threading.RLock())
 
 
 class CallableBool:
@@ -69,16 +77,23 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     """The future of one call of a job.
 
     A finished future keeps only what users read (result, stats, error): stats are stored as a
-    shared key tuple plus a value tuple, and the condition variable is dropped once finished and
-    recreated on demand, so a finished future costs well under 2 KB.
+    shared key tuple plus a value tuple, and every future uses one shared condition variable, so a
+    finished future costs well under 2 KB.
     """
+
+    _condition = _SHARED_CONDITION
 
     __slots__ = ("_call_status", "_invoked", "_obj_key", "_output_loader", "_produce_output", "_read",
                  "_stat_keys", "_stat_values", "_storage_ref", "call_id", "executor_id", "job_id", "retries")
 
     def __init__(self, executor_id: str, job_id: str, call_id: str,
                  storage_ref: StorageRef | None = None) -> None:
-        super().__init__()
+        # concurrent.futures.Future.__init__ without its per-future condition (see _SHARED_CONDITION).
+        self._state = PENDING
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Callable[[concurrent.futures.Future[Any]], object]] = []
         self.executor_id = executor_id
         self.job_id = job_id
         self.call_id = call_id
@@ -100,13 +115,6 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     def __repr__(self) -> str:
         return f"<ResponseFuture {self.job_key}/{self.call_id} {self._lithops_state()}>"
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "_condition":  # dropped when the future finished; recreated on demand
-            condition = threading.Condition()
-            self.__dict__["_condition"] = condition
-            return condition
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __reduce__(self) -> tuple[Callable[..., ResponseFuture], tuple[Any, ...]]:
         status = self._status_record() if self._state == FINISHED else None
@@ -200,6 +208,8 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         """The call's return value (waits for it). A remote exception is raised with the worker's
         traceback as its cause, or returned when ``throw_except=False``."""
         self._wait_status(timeout)
+        if self._state != FINISHED:
+            raise concurrent.futures.CancelledError(f"Call {self.job_key}/{self.call_id} was cancelled")
         if self._exception is not None:
             if throw_except:
                 raise self._exception
@@ -214,19 +224,35 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         return value
 
     def _wait_status(self, timeout: float | None) -> None:
-        if self._state == FINISHED:
+        if self._state in (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED):
             return
         if self._storage_ref is not None and self._output_loader is None and not self._invoked:
             from lithops.monitor import watch_detached
 
             watch_detached([self])
+        if not self._wait_finished(timeout):
+            raise concurrent.futures.TimeoutError(
+                f"Call {self.job_key}/{self.call_id} did not finish within {timeout} s"
+            )
+
+    def _wait_finished(self, timeout: float | None) -> bool:
+        """Wait until finished (or cancelled); False on timeout. The shared condition wakes every
+        waiter on any completion, so the state is re-checked after each wake-up."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
-            if self._state != FINISHED:
-                self._condition.wait(timeout)
-            if self._state != FINISHED:
-                raise concurrent.futures.TimeoutError(
-                    f"Call {self.job_key}/{self.call_id} did not finish within {timeout} s"
-                )
+            while self._state not in (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._condition.wait(left)
+        return True
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The call's exception (None on success); waits for the call like :meth:`result`."""
+        self._wait_status(timeout)
+        if self._state != FINISHED:
+            raise concurrent.futures.CancelledError()
+        return self._exception
 
     def _load_result(self) -> None:
         loader = self._output_loader
@@ -304,19 +330,12 @@ class ResponseFuture(concurrent.futures.Future[Any]):
             if self._state == PENDING:
                 self._state = RUNNING
         super().set_result(value)
-        self._release_condition()
 
     def _set_exception(self, exc: BaseException) -> None:
         with self._condition:
             if self._state == PENDING:
                 self._state = RUNNING
         super().set_exception(exc)
-        self._release_condition()
-
-    def _release_condition(self) -> None:
-        # Finished for good: later waiters see FINISHED under any condition object.
-        if self._state == FINISHED and not self._waiters:
-            self.__dict__.pop("_condition", None)
 
     def _fail(self, exc: BaseException) -> None:
         """Fail the call from the client side (lost, not invokable...)."""

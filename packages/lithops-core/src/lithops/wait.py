@@ -68,8 +68,6 @@ def wait(
             concurrent.futures.wait(futures, timeout=timeout, return_when=mode)
     done = [f for f in futures if f.ready]
     not_done = [f for f in futures if not f.ready]
-    for future in done:
-        future._release_condition()
     if download_results:
         _download(done, threadpool_size)
     if throw_except:
