@@ -64,7 +64,11 @@ def test_bar_on_a_terminal_counts_done_and_failed(fast_bar: None, no_jupyter: No
 
     def complete() -> None:
         for index, future in enumerate(futures):
-            time.sleep(0.15)
+            # The next call ends once the bar has drawn a frame since the last one ended.
+            drawn = terminal.getvalue().count("\r")
+            deadline = time.monotonic() + 30
+            while terminal.getvalue().count("\r") <= drawn and time.monotonic() < deadline:
+                time.sleep(0.01)
             _finish(future, success=index != 1)
 
     worker = threading.Thread(target=complete)
@@ -73,7 +77,7 @@ def test_bar_on_a_terminal_counts_done_and_failed(fast_bar: None, no_jupyter: No
     worker.join()
     output = terminal.getvalue()
     frames = output.split("\r")[1:]
-    assert len(frames) >= 2  # redrawn in place
+    assert len(frames) >= 3  # redrawn in place: a frame before each call ended
     assert re.match(r"\[#+\] 3/3  100%  ", frames[-1])
     assert frames[-1].endswith("\n") and frames[-1].rstrip().endswith("  1 failed")
     assert output.count("\n") == 1

@@ -1,4 +1,5 @@
-"""The localhost backend passes the test kit's API suite, with both result channels."""
+"""The localhost backend passes the test kit's API suite, with both result channels, and the compute
+backend contract."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 from lithops_testkit.api_suite import ApiSuite
+from lithops_testkit.compute_suite import ComputeBackendSuite
 
 
 class TestLocalhostDirect(ApiSuite):
@@ -27,3 +29,15 @@ class TestLocalhostStorageMonitoring(ApiSuite):
         root: Path = tmp_path_factory.mktemp("storage")
         return {"lithops": {"backend": "localhost", "storage": "localhost", "monitoring": "storage"},
                 "localhost": {"storage_root": str(root)}}
+
+
+class TestLocalhostContract(ComputeBackendSuite):
+    """The compute backend contract (JOB, DIRECT_RESULTS, LOCAL_WORKERS): FAAS, RUNTIME_BUILD and
+    MEMORY_CONFIG tests are skipped by the kit's capability gate."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def lithops_config(cls, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root = tmp_path_factory.mktemp("contract")
+        return {"lithops": {"backend": "localhost", "storage": "localhost"},
+                "localhost": {"storage_root": str(root), "worker_processes": 2}}

@@ -31,6 +31,19 @@ def pid(_: int) -> int:
     return os.getpid()
 
 
+def _mark_and_sleep(marker: str, seconds: float) -> None:
+    Path(marker).touch()
+    time.sleep(seconds)
+
+
+def _alive(process_id: int) -> bool:
+    try:
+        os.kill(process_id, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def spawn_nested(n: int) -> list[lithops.future.ResponseFuture]:
     fexec = lithops.FunctionExecutor()
     return fexec.map(lambda x: x * 10, range(n))
@@ -82,7 +95,9 @@ def test_close_stops_workers(tmp_path: Path) -> None:
     executor = lithops.FunctionExecutor(config={"localhost": {"storage_root": str(tmp_path)}})
     pids = set(executor.get_result(executor.map(pid, range(4))))
     executor.close()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while any(_alive(worker_pid) for worker_pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for worker_pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(worker_pid, 0)
@@ -90,11 +105,16 @@ def test_close_stops_workers(tmp_path: Path) -> None:
 
 def test_close_without_waiting_stops_busy_workers_at_once(tmp_path: Path) -> None:
     executor = lithops.FunctionExecutor(config={"localhost": {"storage_root": str(tmp_path)}})
-    executor.map(time.sleep, [30, 30])
-    time.sleep(0.5)
+    markers = [str(tmp_path / f"started-{index}") for index in range(2)]
+    executor.map(_mark_and_sleep, [(marker, 600) for marker in markers])
+    deadline = time.monotonic() + 60
+    while not all(os.path.exists(marker) for marker in markers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(os.path.exists(marker) for marker in markers), "the calls did not start"
     start = time.monotonic()
     executor.close(wait_for_pending=False)
-    assert time.monotonic() - start < 1.5
+    # Not waiting for the two 600 s calls: the busy workers are stopped, not awaited.
+    assert time.monotonic() - start < 60
 
 
 

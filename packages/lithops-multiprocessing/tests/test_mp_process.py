@@ -88,8 +88,12 @@ def test_an_exception_gives_exit_code_1_and_its_traceback_on_stderr(capsys: pyte
     process.start()
     process.join()
     assert process.exitcode == 1
-    time.sleep(0.1)  # the traceback is written by the thread that learned of the end
-    err = capsys.readouterr().err
+    # The traceback is written by the thread that learned of the end: wait for it, with a deadline.
+    err = ""
+    deadline = time.monotonic() + 30
+    while "Traceback" not in err and time.monotonic() < deadline:
+        err += capsys.readouterr().err
+        time.sleep(0.02)
     assert "Process failing:" in err and "ValueError: boom in the child" in err and "Traceback" in err
 
 

@@ -243,6 +243,7 @@ def test_condition_notify_all_wakes_every_waiter() -> None:
     deadline = time.monotonic() + 60
     while condition._client.llen(condition._key) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # both are waiting
+    assert condition._client.llen(condition._key) == 2
     with condition:
         state.value = 1
         condition.notify_all()
@@ -262,7 +263,10 @@ def test_event_releases_waiting_processes() -> None:
     event, out = mp.Event(), mp.Queue()
     assert not event.is_set() and event.wait(0.1) is False
     waiters = [_run(_wait_event, event, out) for _ in range(2)]
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while event._client.llen(event._waiters_key) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # both are waiting
+    assert event._client.llen(event._waiters_key) == 2
     event.set()
     assert [out.get(timeout=60), out.get(timeout=60)] == [True, True]
     _join_all(*waiters)
@@ -288,6 +292,7 @@ def test_barrier_indices_abort_and_reset() -> None:
     deadline = time.monotonic() + 60
     while barrier.n_waiting < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert barrier.n_waiting == 1
     barrier.abort()
     assert out.get(timeout=60) == "broken" and barrier.broken
     _join_all(waiting)

@@ -1,4 +1,5 @@
-"""The test kit's API suite on the ray backend, over a real two-node Ray cluster."""
+"""The test kit's API suite and compute backend contract on the ray backend, over a real two-node
+Ray cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 from lithops.storage import Storage
 from lithops_testkit.api_suite import ApiSuite
+from lithops_testkit.compute_suite import ComputeBackendSuite
 from lithops_testkit.emulators.moto import S3Server
 from ray_test_cluster import RayCluster
 
@@ -16,6 +18,18 @@ BUCKET = "lithops-ray-tests"
 
 class TestRayLocalhostStorage(ApiSuite):
     """Results come back through Ray's object store; localhost storage (one machine) for the rest."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def lithops_config(cls, ray_cluster: RayCluster, ray_connection: None,
+                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root: Path = tmp_path_factory.mktemp("storage")
+        return {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(root)},
+                "ray": {"address": ray_cluster.address}}
+
+
+class TestRayContract(ComputeBackendSuite):
+    """The compute backend contract (JOB, DIRECT_RESULTS, MEMORY_CONFIG)."""
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from lithops import keys
-from lithops.errors import InvocationError, InvocationThrottledError
+from lithops.errors import InvocationError, InvocationThrottledError, RuntimeMismatchError
 from lithops.future import ResponseFuture
 from lithops.monitor import StorageMonitor, stored_output_loader
 from lithops.spi import CallBatch, CallReport, Capability, ComputeBackend, FaasBackend, JobBackend, JobSpec
@@ -122,7 +122,8 @@ class Invoker:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 5.0)
             except Exception as exc:
-                error = exc if isinstance(exc, InvocationError) else InvocationError(
+                # A backend's own refusal (its runtime is of another version...) reaches the user as is.
+                error = exc if isinstance(exc, (InvocationError, RuntimeMismatchError)) else InvocationError(
                     f"Invoking {len(batch.call_ids)} calls of job {batch.job_key} failed: {type(exc).__name__}: {exc}")
                 self._fail_batch(batch, futures, error)
                 return

@@ -34,6 +34,13 @@ from lithops.errors import (
 from lithops.utils import FuturesList
 from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED
 
+from lithops_testkit.capabilities import (
+    compute_backend_class,
+    configured_backend,
+    required_capabilities,
+    skip_unless_declared,
+)
+
 STATS_ORDER = (
     "host_submit_tstamp",
     "worker_func_start_tstamp",
@@ -89,6 +96,26 @@ def _sum(results: list[int]) -> int:
     return sum(results)
 
 
+#: Seconds a held call waits for its gate before giving up (a test that forgets to open it ends).
+GATE_DEADLINE = 120.0
+
+
+def _held(gate: str, storage: Any) -> str:
+    """Returns once the object ``gate`` exists in storage: a call the test finishes when it wants."""
+    deadline = time.monotonic() + GATE_DEADLINE
+    while time.monotonic() < deadline:
+        try:
+            storage.head_object(storage.bucket, gate)
+            return "released"
+        except KeyError:
+            time.sleep(0.05)
+    raise TimeoutError(f"the gate {gate} was not opened within {GATE_DEADLINE:.0f} s")
+
+
+def _gate_key() -> str:
+    return f"lithops-testkit/gate-{os.getpid()}-{time.time_ns()}"
+
+
 def _flaky(key: str, storage: Any) -> str:
     """Fails on the first attempt, succeeds on the second (state kept in storage)."""
     try:
@@ -115,6 +142,15 @@ class ApiSuite:
     def fexec(cls, lithops_config: dict[str, Any]) -> Iterator[lithops.FunctionExecutor]:
         with lithops.FunctionExecutor(config=lithops_config) as executor:
             yield executor
+
+    @pytest.fixture(autouse=True)
+    def _capability_gate(self, request: pytest.FixtureRequest) -> None:
+        """Skips tests marked with :func:`~lithops_testkit.capabilities.requires` that need a
+        capability the compute backend does not declare."""
+        if required_capabilities(request.node):
+            backend_id = configured_backend(request.getfixturevalue("lithops_config"))
+            declared = compute_backend_class(backend_id).capabilities
+            skip_unless_declared(request.node, declared, backend_id)
 
     # call_async / map
     def test_call_async(self, fexec: lithops.FunctionExecutor) -> None:
@@ -171,21 +207,32 @@ class ApiSuite:
 
     # waiting
     def test_wait_modes(self, fexec: lithops.FunctionExecutor) -> None:
-        futures = fexec.map(_sleep, [0.0, 3.0])
-        done, not_done = fexec.wait(futures, return_when=ALWAYS, show_progressbar=False)
-        assert len(done) + len(not_done) == 2
-        done, not_done = fexec.wait(futures, return_when=ANY_COMPLETED, show_progressbar=False)
-        assert futures[0] in done
-        done, not_done = fexec.wait(futures, return_when=ALL_COMPLETED, show_progressbar=False)
-        assert len(done) == 2 and not not_done
+        gate = _gate_key()
+        quick = fexec.call_async(_inc, 1)
+        held = fexec.call_async(_held, gate)
+        # ALWAYS returns at once: the held call cannot be done before the gate opens.
+        done, not_done = fexec.wait([quick, held], return_when=ALWAYS, show_progressbar=False)
+        assert held in not_done and held not in done
+        assert set(done) | set(not_done) == {quick, held}
+        done, not_done = fexec.wait([quick, held], return_when=ANY_COMPLETED, show_progressbar=False)
+        assert set(done) == {quick} and set(not_done) == {held}
+        fexec.storage.put_object(fexec.storage.bucket, gate, b"open")
+        done, not_done = fexec.wait([quick, held], return_when=ALL_COMPLETED, show_progressbar=False)
+        assert set(done) == {quick, held} and not not_done
+        assert held.result() == "released"
+        fexec.storage.delete_object(fexec.storage.bucket, gate)
 
     def test_wait_timeout_returns_pending(self, fexec: lithops.FunctionExecutor) -> None:
-        futures = fexec.map(_sleep, [4.0])
+        gate = _gate_key()
+        futures = fexec.map(_held, [gate])
         start = time.monotonic()
         done, not_done = fexec.wait(futures, timeout=0.5, show_progressbar=False)
-        assert time.monotonic() - start < 3.5
+        # Well before the held call's own deadline: the wait gave up at its timeout.
+        assert time.monotonic() - start < GATE_DEADLINE / 2
         assert not_done == futures and not done
-        assert fexec.get_result(futures) == [4.0]
+        fexec.storage.put_object(fexec.storage.bucket, gate, b"open")
+        assert fexec.get_result(futures) == ["released"]
+        fexec.storage.delete_object(fexec.storage.bucket, gate)
 
     def test_stdlib_wait_and_as_completed(self, fexec: lithops.FunctionExecutor) -> None:
         futures = fexec.map(_inc, range(5))

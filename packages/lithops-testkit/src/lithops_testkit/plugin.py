@@ -4,6 +4,8 @@ It registers the markers the suites use:
 
 - ``slow``: a test that takes seconds rather than milliseconds (still run by default).
 - ``live``: a test that talks to a real cloud account; skipped unless ``--lithops-live`` is given.
+- ``lithops_requires(*capabilities)``: a test that needs optional backend abilities; the suites skip
+  it on backends that do not declare them (see :mod:`lithops_testkit.capabilities`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes seconds rather than milliseconds; run by default")
     config.addinivalue_line("markers", "live: needs a real cloud account; run with --lithops-live")
+    config.addinivalue_line(
+        "markers", "lithops_requires(*capabilities): needs these lithops.spi.Capability members; skipped on"
+                   " backends that do not declare them")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

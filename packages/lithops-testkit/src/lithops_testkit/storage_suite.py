@@ -37,6 +37,8 @@ from lithops.errors import StorageNoSuchBucketError, StorageNoSuchKeyError
 from lithops.spi import Capability, StorageBackend
 from lithops.storage import CloudObject, Storage
 
+from lithops_testkit.capabilities import required_capabilities, requires, skip_unless_declared
+
 __all__ = ["StorageBackendSuite"]
 
 _MiB = 1 << 20
@@ -111,10 +113,13 @@ class StorageBackendSuite:
         """The raw backend behind ``storage``."""
         return storage.storage_backend
 
-    def requires(self, storage: Storage, capability: Capability) -> None:
-        """Skip the calling test unless the backend declares ``capability``."""
-        if capability not in storage.storage_backend.capabilities:
-            pytest.skip(f"storage backend {storage.backend!r} does not declare {capability.value!r}")
+    @pytest.fixture(autouse=True)
+    def _capability_gate(self, request: pytest.FixtureRequest) -> None:
+        """Skips tests marked with :func:`~lithops_testkit.capabilities.requires` that need a
+        capability the backend does not declare (before the test creates anything)."""
+        if required_capabilities(request.node):
+            storage: Storage = request.getfixturevalue("storage")
+            skip_unless_declared(request.node, storage.storage_backend.capabilities, storage.backend)
 
     # buckets
     def test_create_bucket_is_idempotent_and_head_bucket_finds_it(self, storage: Storage, bucket: str) -> None:
@@ -254,8 +259,8 @@ class StorageBackendSuite:
             assert stream.readline() == lines[0]
             assert list(stream) == lines[1:]
 
+    @requires(Capability.RANGE_GET)
     def test_open_object_streams_a_range(self, backend: StorageBackend, bucket: str, storage: Storage) -> None:
-        self.requires(storage, Capability.RANGE_GET)
         data = os.urandom(2 * _MiB)
         storage.put_object(bucket, "raw", data)
         with backend.open_object(bucket, "raw", (100, 1_000_099)) as stream:
