@@ -179,6 +179,8 @@ class ComputeBackendSuite:
         assert isinstance(backend_class.config_options, tuple)
         assert all(isinstance(o, ConfigOption) for o in backend_class.config_options)
         assert isinstance(backend_class.default_storage, str) and backend_class.default_storage
+        assert isinstance(backend_class.config_inherits, tuple)
+        assert all(isinstance(section, str) for section in backend_class.config_inherits)
 
     def test_implements_the_protocol_of_its_invocation_style(self, lithops_config: dict[str, Any]) -> None:
         backend = make_compute_backend(lithops_config)
