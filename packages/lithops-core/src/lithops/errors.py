@@ -9,7 +9,8 @@ The hierarchy is small on purpose::
     ├── IterdataError (TypeError)   iterdata that does not match the function's signature
     ├── StorageError
     │   ├── StorageNoSuchKeyError   (also a KeyError)
-    │   └── StorageNoSuchBucketError
+    │   ├── StorageNoSuchBucketError
+    │   └── StorageUnavailableError  endpoint unreachable, timed out or overloaded (transient)
     ├── RuntimeMismatchError        runtime built for another Python or lithops version
     ├── InvocationError             the provider refused an invocation
     │   └── InvocationThrottledError   retried with backoff by core
@@ -75,6 +76,14 @@ class StorageNoSuchBucketError(StorageError):
 
     def __reduce__(self) -> tuple[type[StorageNoSuchBucketError], tuple[str, str]]:
         return (type(self), (self.bucket, self.hint))
+
+
+class StorageUnavailableError(StorageError):
+    """The storage endpoint could not be reached, timed out or answered "try again later" (5xx).
+
+    Transient by nature: core retries the writes and reads that must not be lost (call statuses,
+    outputs) with backoff before giving up.
+    """
 
 
 class RuntimeMismatchError(LithopsError):

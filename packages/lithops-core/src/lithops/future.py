@@ -297,7 +297,9 @@ class ResponseFuture(concurrent.futures.Future[Any]):
             if output is not None:
                 try:
                     value = pickle.loads(output)
-                except Exception as exc:  # e.g. a class the client cannot import
+                except BaseException as exc:  # a class the client cannot import, a SystemExit...
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
                     from lithops.errors import SerializationError
 
                     error = SerializationError(

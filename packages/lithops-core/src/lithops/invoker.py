@@ -87,16 +87,31 @@ class Invoker:
             self._invoke_faas(job, futures)
 
     def _sink(self, reports: Sequence[CallReport]) -> None:
+        """Complete futures from reports; runs in backends' threads, so it never raises: a report
+        that cannot be applied fails its own call and the others go on."""
         for report in reports:
             futures = self._futures.get(f"{report.executor_id}-{report.job_id}")
             if futures is None:
                 continue
-            future = futures[int(report.call_id)]
-            loader = None
-            if report.output is None and report.status.get("output_in_storage"):
-                loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
-            output = report.output if report.output is not None else report.status.pop("output", None)
-            future._set_report(report.status, output, loader)
+            try:
+                future = futures[int(report.call_id)]
+            except (IndexError, ValueError):
+                logger.error("A report names call %r, which job %s-%s does not have; ignored",
+                             report.call_id, report.executor_id, report.job_id)
+                continue
+            try:
+                loader = None
+                if report.output is None and report.status.get("output_in_storage"):
+                    loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
+                output = report.output if report.output is not None else report.status.pop("output", None)
+                future._set_report(report.status, output, loader)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                logger.exception("The report of call %s/%s could not be applied", future.job_key, future.call_id)
+                future._fail(InvocationError(
+                    f"The report of call {future.job_key}/{future.call_id} could not be read:"
+                    f" {type(exc).__name__}: {exc}"))
 
     def _invoke_faas(self, job: JobSpec, futures: list[ResponseFuture]) -> None:
         if self._pool is None:

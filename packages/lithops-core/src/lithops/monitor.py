@@ -42,6 +42,8 @@ class _JobWatch:
     last_sweep: float = 0.0
     seen: set[str] = field(default_factory=set)
     pending: set[str] = field(default_factory=set)
+    #: calls whose done marker was listed but whose status could not be read yet (storage outage)
+    unread: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -111,8 +113,9 @@ class StorageMonitor:
             for watch in jobs:
                 try:
                     found += self.poll(watch)
-                except Exception:
-                    logger.exception("Polling the status of job %s failed; retrying", watch.job_key)
+                except BaseException as exc:  # this thread serves every job: it must not die
+                    logger.warning("Polling the status of job %s failed; retrying: %s: %s",
+                                   watch.job_key, type(exc).__name__, exc)
             interval = self.interval if found else min(interval * 2, MAX_INTERVAL)
             self._wake.wait(interval)
             self._wake.clear()
@@ -142,8 +145,18 @@ class StorageMonitor:
             future = watch.futures.get(call_id)
             if future is not None and not future.ready:
                 new.append(future)
+        for call_id in list(watch.unread):
+            future = watch.futures.get(call_id)
+            if future is not None and not future.ready and future not in new:
+                new.append(future)
+        watch.unread.clear()
         if new:
-            self._complete(new)
+            failed = self._complete(new)
+            if failed:  # read again on the next poll; the markers will not be listed again
+                watch.unread.update(f.call_id for f in failed)
+                new = [f for f in new if f not in failed]
+                logger.warning("Reading %d statuses of job %s failed (%s); retrying", len(failed),
+                               watch.job_key, next(iter(failed.values())))
             if watch.timeout is not None:  # progress: calls queued behind these are not lost
                 watch.deadline = max(watch.deadline or 0.0, time.monotonic() + watch.timeout)
             watch.pending.difference_update(f.call_id for f in new)
@@ -155,13 +168,22 @@ class StorageMonitor:
                 self._jobs.pop(watch.job_key, None)
         return len(new)
 
-    def _complete(self, futures: list[ResponseFuture]) -> None:
+    def _complete(self, futures: list[ResponseFuture]) -> dict[ResponseFuture, Exception]:
+        """Read and apply the statuses of ``futures``; return those whose read failed."""
+        def attempt(future: ResponseFuture) -> Exception | None:
+            try:
+                self._complete_one(future)
+            except Exception as exc:
+                return exc
+            return None
+
         if len(futures) == 1:
-            self._complete_one(futures[0])
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lithops-status")
-        list(self._pool.map(self._complete_one, futures))
+            results = [attempt(futures[0])]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lithops-status")
+            results = list(self._pool.map(attempt, futures))
+        return {f: exc for f, exc in zip(futures, results) if exc is not None}
 
     def _complete_one(self, future: ResponseFuture) -> None:
         self.stats.get_requests += 1

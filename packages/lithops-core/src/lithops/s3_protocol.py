@@ -22,8 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, ClassVar, cast
 
-from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.spi import Capability, ConfigOption, ObjectInfo
+from lithops.errors import (
+    StorageError,
+    StorageNoSuchBucketError,
+    StorageNoSuchKeyError,
+    StorageUnavailableError,
+)
+from lithops.spi import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
 from lithops.streams import PullStream
 
 __all__ = ["DELETE_BATCH", "S3_TUNING_OPTIONS", "S3ProtocolStorageBackend"]
@@ -37,6 +42,7 @@ DELETE_BATCH = 1000
 _OPEN_END = 2**62
 
 _NO_SUCH_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
+_UNAVAILABLE = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"})
 _ACCESS_ERRORS = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
 )
@@ -51,7 +57,7 @@ S3_TUNING_OPTIONS: tuple[ConfigOption, ...] = (
                  "Files and streams at least this large (bytes) are uploaded and downloaded in parts."),
     ConfigOption("multipart_chunksize", int, 16 * _MiB, "Size in bytes of each part of a multipart transfer."),
     ConfigOption("max_concurrency", int, 8, "Parts transferred at once by upload_file/download_file."),
-    ConfigOption("retries", int, 5, "Attempts per request on throttling and transient errors."),
+    *CLIENT_TIMEOUT_OPTIONS,
 )
 
 
@@ -101,9 +107,13 @@ class S3ProtocolStorageBackend:
         self._session: Any = self._create_session(config)
         self.region: str = self._region(config)
         addressing_style = config.get("addressing_style") or ("path" if self.endpoint else "auto")
+        timeouts = ClientTimeouts.from_config(config)
+        self._attempts = timeouts.attempts
         client_config = self._sdk.config.Config(
             max_pool_connections=int(config.get("max_pool_connections") or 64),
-            retries={"max_attempts": int(config.get("retries") or 5), "mode": "standard"},
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+            retries={"max_attempts": timeouts.attempts, "mode": "standard"},
             s3={"addressing_style": addressing_style},
             signature_version=self._signature_version(),
             # S3-compatible servers do not all accept the flexible checksums AWS added in 2025.
@@ -182,9 +192,16 @@ class S3ProtocolStorageBackend:
                 f"No usable {self.provider} credentials for {self.name!r} ({exc}). {self._credentials_hint()}"
             ) from exc
         except exceptions.EndpointConnectionError as exc:
-            raise StorageError(
+            raise StorageUnavailableError(
                 f"Cannot reach the S3 endpoint {self._where()} ({exc}). Check that the server is"
                 f" running and the '{self.name}.endpoint'/'region' configuration."
+            ) from exc
+        except (exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError,
+                exceptions.ConnectionClosedError, exceptions.HTTPClientError) as exc:
+            raise StorageUnavailableError(
+                f"The S3 endpoint {self._where()} did not answer in time or dropped the connection"
+                f" ({exc}); requests were retried {self._attempts} times. Check the server, or raise"
+                f" '{self.name}.read_timeout'/'connect_timeout'/'retries'."
             ) from exc
         except exceptions.BotoCoreError as exc:
             raise StorageError(f"S3 request on bucket {bucket!r} at {self._where()} failed: {exc}") from exc
@@ -206,6 +223,11 @@ class S3ProtocolStorageBackend:
         if code in _ACCESS_ERRORS and code != "403" and not self._bucket_exists_or_unknown(bucket):
             # Some servers (SeaweedFS) deny writes into a missing bucket instead of saying so.
             return StorageNoSuchBucketError(bucket)
+        if code in _UNAVAILABLE or (code is not None and code.isdigit() and code.startswith("5")):
+            return StorageUnavailableError(
+                f"S3 at {self._where()} is unavailable for bucket {bucket!r} ({code}: {exc}); requests"
+                f" were retried {self._attempts} times. Try again later or raise '{self.name}.retries'."
+            )
         if code in _ACCESS_ERRORS:
             return StorageError(
                 f"S3 refused access to bucket {bucket!r} at {self._where()} ({code}: {exc})."

@@ -27,10 +27,12 @@ from lithops.keys import job_key, job_payload_key, runtime_meta_key
 from lithops.streams import PullStream
 
 __all__ = [
+    "CLIENT_TIMEOUT_OPTIONS",
     "S3_TUNING_OPTIONS",
     "CallBatch",
     "CallReport",
     "Capability",
+    "ClientTimeouts",
     "ComputeBackend",
     "ComputeContext",
     "ConfigOption",
@@ -101,6 +103,51 @@ class ConfigOption:
 
     def __repr__(self) -> str:
         return f"ConfigOption({self.name!r}, default={'***' if self.secret else self.default!r})"
+
+
+#: The timeout and retry options every backend that talks to a remote service accepts, with the
+#: same names and meaning everywhere (a shared convention, see the "Timeouts" docs page). A backend
+#: lists them in its ``config_options`` and builds its SDK clients from :class:`ClientTimeouts`.
+CLIENT_TIMEOUT_OPTIONS: tuple[ConfigOption, ...] = (
+    ConfigOption("connect_timeout", (int, float), 5,
+                 "Seconds to wait for a connection to the service before retrying."),
+    ConfigOption("read_timeout", (int, float), 15,
+                 "Seconds to wait for each read of an answer (not the whole transfer) before retrying."),
+    ConfigOption("retries", int, 3,
+                 "Attempts per request (the first one included) on timeouts, dropped connections,"
+                 " throttling and 5xx answers."),
+)
+
+
+@dataclass(frozen=True)
+class ClientTimeouts:
+    """The values of :data:`CLIENT_TIMEOUT_OPTIONS` in one backend section.
+
+    Attributes:
+        connect: seconds to wait for a connection.
+        read: seconds to wait for each read of an answer.
+        attempts: attempts per request, the first one included (at least 1).
+    """
+
+    connect: float = 5.0
+    read: float = 15.0
+    attempts: int = 3
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ClientTimeouts:
+        """The timeouts of a (validated) backend section; missing keys take the defaults."""
+        def number(key: str, default: float) -> float:
+            value = config.get(key)
+            return float(value) if value is not None else default
+
+        attempts = config.get("retries")
+        return cls(number("connect_timeout", cls.connect), number("read_timeout", cls.read),
+                   max(1, int(attempts)) if attempts is not None else cls.attempts)
+
+    @property
+    def worst_case(self) -> float:
+        """Seconds one request can take at most against a silent endpoint (no backoff counted)."""
+        return self.attempts * (self.connect + self.read)
 
 
 class ObjectInfo(TypedDict):

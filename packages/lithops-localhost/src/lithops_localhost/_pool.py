@@ -198,23 +198,35 @@ class WorkerPool:
 
     # the I/O loop
     def _loop(self) -> None:
+        # The only thread that serves every worker: it must survive anything one call throws at it.
         while True:
             with self._lock:
                 if self._closed:
                     return
                 conns: list[Any] = [w.conn for w in self._workers]
+            try:
+                self._serve(conns)
+            except BaseException:
+                if self._closed:
+                    return
+                logger.exception("The localhost pool's I/O thread hit an error; it keeps serving")
+
+    def _serve(self, conns: list[Any]) -> None:
+        try:
             ready = wait([*conns, self._wake_r], timeout=_WATCH_INTERVAL)
-            for item in ready:
-                if item is self._wake_r:
-                    try:
-                        self._wake_r.recv(4096)
-                    except BlockingIOError:
-                        pass
-                    continue
-                worker = self._worker_for(item)
-                if worker is not None:
-                    self._read(worker)
-            self._check_timeouts()
+        except (OSError, ValueError):  # a connection closed under us (a worker being replaced)
+            ready = []
+        for item in ready:
+            if item is self._wake_r:
+                try:
+                    self._wake_r.recv(4096)
+                except BlockingIOError:
+                    pass
+                continue
+            worker = self._worker_for(item)
+            if worker is not None:
+                self._read(worker)
+        self._check_timeouts()
 
     def _worker_for(self, conn: Any) -> _Worker | None:
         for worker in self._workers:
@@ -242,7 +254,11 @@ class WorkerPool:
         if kind == "report":
             worker.reported += 1
             if task.sink is not None:
-                task.sink([message[2]])
+                try:
+                    task.sink([message[2]])
+                except BaseException:
+                    logger.exception("Delivering the report of call %s/%s failed",
+                                     task.batch.job_key, message[2].call_id)
         elif kind == "done":
             with self._lock:
                 worker.task = None
@@ -283,14 +299,26 @@ class WorkerPool:
         if call_id is not None:
             report = _failure_report(task.batch, call_id, error)
             if task.batch.report_to_storage:
-                write_report(task.batch, self._env, report.status)
+                # Off the I/O thread: writing may wait out a storage outage.
+                threading.Thread(target=self._write_failure, args=(task.batch, report),
+                                 name="lithops-localhost-report", daemon=True).start()
             if task.sink is not None:
-                task.sink([report])
+                try:
+                    task.sink([report])
+                except BaseException:
+                    logger.exception("Delivering the failure of call %s/%s failed", task.batch.job_key, call_id)
         with self._lock:
             if failed + 1 < task.stop:
                 task.first_call = failed + 1
                 self._pending.appendleft(task)
             self._dispatch()
+
+    def _write_failure(self, batch: CallBatch, report: CallReport) -> None:
+        try:
+            write_report(batch, self._env, report.status)
+        except Exception:
+            logger.exception("The failure of call %s/%s could not be written to storage; the client"
+                             " will report it as lost", batch.job_key, report.call_id)
 
     # shutdown
     def close(self) -> None:

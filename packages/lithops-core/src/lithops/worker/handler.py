@@ -24,6 +24,7 @@ from lithops import keys
 from lithops.serialize import FunctionPackage
 from lithops.spi import CallBatch, CallReport
 from lithops.status import encode_status, pack_exception
+from lithops.transient import retry_transient
 from lithops.worker.logs import capture_output
 from lithops.worker.usage import CallUsage
 
@@ -330,16 +331,22 @@ def write_report(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any
     storage = env.batch_storage(batch)
     bucket = batch.storage["bucket"]
     job_key = batch.job_key
+    call = f"{job_key}/{status['call_id']}"
+
+    def put(key: str, body: bytes, what: str) -> None:
+        # A transient outage of the storage is ridden out: this report is the only copy.
+        retry_transient(lambda: storage.put_object(bucket, key, body), f"writing the {what} of call {call}")
+
     upload_start = time.time()
     if output is not None and len(output) <= INLINE_OUTPUT_LIMIT:
         status["output"] = output
     elif output is not None:
-        storage.put_object(bucket, keys.output_key(job_key, status["call_id"]), output)
+        put(keys.output_key(job_key, status["call_id"]), output, "output")
         status["output_in_storage"] = True
     status["stats"]["worker_result_upload_time"] = round(time.time() - upload_start, 8)
     status["stats"]["worker_end_tstamp"] = time.time()
-    storage.put_object(bucket, keys.status_key(job_key, status["call_id"]), encode_status(status))
-    storage.put_object(bucket, keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b"")
+    put(keys.status_key(job_key, status["call_id"]), encode_status(status), "status")
+    put(keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b"", "done marker")
 
 
 def write_call_logs(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any]) -> None:
