@@ -40,8 +40,12 @@ PROGRAM = textwrap.dedent("""
         fexec.wait(futures, throw_except=False, show_progressbar=False)
         outcomes = [f.result() if f.success else type(f.exception()).__name__ for f in futures]
         from ray.util.client import ray as client
-        state = {"connected_while_open": ray.is_initialized(), "client_mode": client.is_connected()}
+        state = {"connected_while_open": ray.is_initialized(), "client_mode": client.is_connected(),
+                 "job": ray.get_runtime_context().get_job_id()}
     state.update(outcomes=outcomes, connected_after_close=ray.is_initialized())
+    # A second executor of the process reuses the connection (and the local cluster) kept open.
+    with lithops.FunctionExecutor(config=config) as fexec:
+        state.update(second=fexec.call_async(work, 5).result(), second_job=ray.get_runtime_context().get_job_id())
     print("RESULT " + json.dumps(state))
 """)
 EXPECTED = [10, "WorkerCrashError", "FunctionTimeoutError", 13]
@@ -86,15 +90,17 @@ def _run(config: dict[str, Any], marker: str, timeout: float = 300,
 
 
 @pytest.mark.slow
-def test_local_cluster_started_on_demand_and_stopped(short_dir: Path, tmp_path: Path) -> None:
+def test_local_cluster_started_on_demand_kept_and_stopped_at_exit(short_dir: Path, tmp_path: Path) -> None:
     config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
               "ray": {"temp_dir": str(short_dir), "init_options": {"num_cpus": 1}}}
     state = _run(config, short_dir.name)
     assert state["outcomes"] == EXPECTED
     assert state["connected_while_open"] and not state["client_mode"]
-    assert not state["connected_after_close"]
+    # Kept for the next executor, which used the same cluster and connection.
+    assert state["connected_after_close"]
+    assert state["second"] == 15 and state["second_job"] == state["job"]
     assert "is not shared between machines" not in state["stderr"]  # one machine: localhost storage is fine
-    # Closing the last executor stopped the cluster it started: no process of it is left.
+    # The program's exit stopped the cluster it started: no process of it is left.
     deadline = time.monotonic() + 20
     while marked_processes(short_dir.name) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -112,4 +118,4 @@ def test_ray_client_address(ray_cluster: RayCluster, short_dir: Path, tmp_path: 
     assert state["outcomes"] == EXPECTED
     # Through Ray Client the cluster may be anywhere: localhost storage gets a warning.
     assert "Storage 'localhost' is not shared between machines" in state["stderr"]
-    assert not state["connected_after_close"]
+    assert state["connected_after_close"] and state["second"] == 15 and state["second_job"] == state["job"]

@@ -1,13 +1,16 @@
 """This process's connection to Ray, shared by every ray backend instance in it.
 
 Ray allows one connection per process. The first backend connects (or starts a local cluster);
-later ones reuse it; the last one to be released disconnects, and stops the cluster if it was
-started here. A connection the user made before (``ray.init()`` in their program) is used and
-never closed.
+later ones reuse it. A connection made here stays open when the last backend is released, so the
+next executor of the process starts in milliseconds instead of starting a new local cluster
+(10-25 s): it is closed, and a local cluster started here stopped, when the interpreter exits, or
+when a later executor asks for another cluster. A connection the user made before (``ray.init()``
+in their program) is used and never closed.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import socket
 import threading
@@ -26,6 +29,7 @@ _lock = threading.Lock()
 _users = 0
 _owned = False
 _connection: Connection | None = None
+_exit_hook = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Connection:
     Attributes:
         address: the configured address (``local`` when a local cluster is started on demand).
         client_mode: connected through Ray Client (``ray://``), which cannot stream task results.
-        started_here: this process started the cluster (it stops when the last backend releases it).
+        started_here: this process started the cluster (it stops when the interpreter exits).
     """
 
     address: str
@@ -61,6 +65,8 @@ def acquire(config: Mapping[str, Any]) -> Connection:
     if explicit:
         check_reachable(str(address), float(config.get("connect_timeout") or 10))
     with _lock:
+        if ray.is_initialized() and _owned and _users == 0 and not _same_request(address):
+            _disconnect(ray)  # kept open for reuse, but this executor wants another cluster
         if ray.is_initialized():
             if explicit:
                 _check_same_cluster(str(address))
@@ -88,22 +94,51 @@ def acquire(config: Mapping[str, Any]) -> Connection:
         _users += 1
         _owned = True
         _connection = Connection(describe(address), _client_mode(), address in (None, "local"))
+        _register_exit_hook()
         logger.debug("Connected to Ray at %s", describe(address))
         return _connection
 
 
 def release() -> None:
-    """Drop one use of the connection; the last one disconnects it if this module made it."""
-    global _users, _owned, _connection
-    import ray
-
+    """Drop one use of the connection. A connection made here stays open for the next executor."""
+    global _users
     with _lock:
         _users = max(0, _users - 1)
-        if _users == 0 and _owned:
-            _owned = False
-            _connection = None
-            ray.shutdown()
-            logger.debug("Disconnected from Ray")
+
+
+def _same_request(address: Any) -> bool:
+    """Whether the kept connection is the one an executor configured with ``address`` gets."""
+    if _connection is None:
+        return False
+    return _connection.address == describe(address if address not in (None, "local") else None)
+
+
+def _disconnect(ray: Any) -> None:
+    global _owned, _connection
+    _owned = False
+    _connection = None
+    ray.shutdown()
+    logger.debug("Disconnected from Ray")
+
+
+def _register_exit_hook() -> None:
+    global _exit_hook
+    if not _exit_hook:
+        _exit_hook = True
+        atexit.register(_shutdown_at_exit)
+
+
+def _shutdown_at_exit() -> None:
+    """Close the connection made here (stopping a local cluster started here) at interpreter exit."""
+    with _lock:
+        if not _owned:
+            return
+        import ray
+
+        try:
+            _disconnect(ray)
+        except Exception as exc:  # the interpreter is exiting: say it, do not fail
+            logger.warning("Closing the Ray connection at exit failed: %s: %s", type(exc).__name__, exc)
 
 
 def _check_same_cluster(address: str) -> None:

@@ -1,4 +1,6 @@
-"""W1: one no-op call, cold (executor creation to result) and warm (a later call, same executor)."""
+"""W1: one no-op call, cold (executor creation to result) and warm (a later call, same executor);
+then a second executor of the same process, creation to result (lithops targets and the pool: a
+plain Ray or Dask program keeps its one connection, so the row does not apply to them)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,16 @@ class SingleCall(Workload):
                 warm_result = time.perf_counter() - start
             finally:
                 session.close()
-            timings.append({"W1 cold": cold, "W1 warm": warm, "W1 warm, future.result()": warm_result})
+            timing = {"W1 cold": cold, "W1 warm": warm, "W1 warm, future.result()": warm_result}
+            if adapter.kind in ("lithops", "processpool"):
+                start = time.perf_counter()
+                session = adapter.open()
+                try:
+                    expect(session.call(noop, 4) == 4, "second executor: wrong result")
+                    timing["W1 second executor"] = time.perf_counter() - start
+                finally:
+                    session.close()
+            timings.append(timing)
         return timings
 
 
