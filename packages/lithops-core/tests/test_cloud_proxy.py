@@ -104,10 +104,10 @@ def test_listdir(cos: CloudOS) -> None:
     assert cos.listdir("a") == ["b", "one.txt", "two.txt"]
     assert cos.listdir("a/") == ["b", "one.txt", "two.txt"]
     assert cos.listdir("/a/b") == ["c", "three.txt"]
-    with pytest.raises(FileNotFoundError):
-        cos.listdir("nothing")
-    with pytest.raises(NotADirectoryError):
-        cos.listdir("top.txt")
+    assert cos.listdir("a", suffix_dirs=True) == ["b/", "one.txt", "two.txt"]
+    # Lithops 3: nothing stored under a path lists as [] (object stores have no directories).
+    assert cos.listdir("nothing") == []
+    assert cos.listdir("top.txt") == []
 
 
 def test_path_queries(cos: CloudOS) -> None:

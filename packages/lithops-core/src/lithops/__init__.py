@@ -1,19 +1,17 @@
 """Lithops: run unmodified Python functions at massive scale, on any cloud or on one laptop.
 
-The public names are loaded on first use so that ``import lithops`` stays fast.
+The public names are Lithops 3's (plus the ``wait`` modes); they and the submodules
+(``lithops.utils``, ``lithops.config``...) are loaded on first use, so ``import lithops`` stays fast.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import typing
 
 from lithops.version import __version__
 
 # Imported eagerly: importing the submodule ``lithops.wait`` would otherwise shadow the function.
 from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, get_result, wait
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from lithops.executor import (
         FunctionExecutor,
         LocalhostExecutor,
@@ -39,23 +37,39 @@ __all__ = [
 ]
 
 _LAZY = {
-    "FunctionExecutor": "lithops.executor",
-    "LocalhostExecutor": "lithops.executor",
-    "ServerlessExecutor": "lithops.executor",
-    "StandaloneExecutor": "lithops.executor",
+    "FunctionExecutor": "lithops.executors",
+    "LocalhostExecutor": "lithops.executors",
+    "ServerlessExecutor": "lithops.executors",
+    "StandaloneExecutor": "lithops.executors",
     "RetryingFunctionExecutor": "lithops.retries",
     "Storage": "lithops.storage",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
+    import importlib
+
     module = _LAZY.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif name.isidentifier() and not name.startswith("__"):
+        # A submodule, as Lithops programs reach them after ``import lithops`` (lithops.utils...).
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'lithops' has no attribute {name!r}") from None
+    else:
         raise AttributeError(f"module 'lithops' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    import types
+
+    return sorted(set(__all__) | {n for n, v in globals().items() if isinstance(v, types.ModuleType)})
+
+
+del typing

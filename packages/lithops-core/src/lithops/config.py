@@ -50,7 +50,9 @@ LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("data_cleaner", bool, True, "Delete a job's temporary data after get_result."),
     ConfigOption("max_workers", int, None, "Upper bound on concurrent invocations."),
     ConfigOption("worker_processes", int, None, "Processes per worker (alias kept from Lithops)."),
-    ConfigOption("include_modules", list, None, "Modules always shipped with functions."),
+    ConfigOption("include_modules", (list, str), [],
+                 "Modules always shipped with functions; null (or 'none') ships none unless a call"
+                 " names some, [] (default) ships the local modules functions reference."),
     ConfigOption("exclude_modules", list, None, "Modules never shipped with functions."),
 )
 
@@ -189,6 +191,11 @@ def _check_value(section: str, option: ConfigOption, value: Any) -> Any:
             f"Config key {option.name!r} in section {section!r} must be {_type_names(allowed)},"
             f" got {shown} ({type(value).__name__})."
         )
+    if option.name == "include_modules" and isinstance(value, str) and value.lower() != "none":
+        raise ConfigError(
+            f"Config key 'include_modules' in section {section!r} must be a list of module names or"
+            f" null/'none', got {value!r}."
+        )
     if option.choices is not None and value not in option.choices:
         choices = ", ".join(repr(c) for c in option.choices)
         raise ConfigError(
@@ -213,29 +220,56 @@ def resolve_backends(lithops_section: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def default_config(
+    config_file: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     config_data: Mapping[str, Any] | None = None,
-    config_overwrite: Mapping[str, Mapping[str, Any]] | None = None,
+    config_overwrite: Mapping[str, Mapping[str, Any] | None] | None = None,
+    load_storage_config: bool = True,
     *,
     load_backends: bool = True,
 ) -> dict[str, Any]:
     """The full, validated configuration.
 
+    Called as in Lithops 3 (``default_config(config_data=..., config_overwrite=...)``, or with a
+    ``config_file`` path first) or with the data first (``default_config(data, overwrite)``).
+
     Args:
-        config_data: a configuration dict; when ``None`` it is read from the files in the lookup
-            order of this module's docstring.
-        config_overwrite: sections whose keys replace those of ``config_data``.
-        load_backends: check that the selected backends are installed and validate their sections.
+        config_file: a YAML file to read; a dict here is taken as ``config_data`` (and a second
+            positional argument then as ``config_overwrite``).
+        config_data: a configuration dict; when neither it nor ``config_file`` is given it is read
+            from the files in the lookup order of this module's docstring.
+        config_overwrite: sections whose keys replace those of ``config_data``. The pseudo-section
+            ``backend`` applies to the section of the selected compute backend, as in Lithops.
+        load_storage_config: check that the storage backend is installed (Lithops' flag).
+        load_backends: check that the selected backends are installed.
 
     Raises:
         ConfigError: an unknown section or key, or a bad value.
         BackendNotFoundError: the selected backend is not installed (with the package to install).
     """
-    raw = copy.deepcopy(dict(config_data)) if config_data is not None else find_config()[0]
-    for section, values in (config_overwrite or {}).items():
-        raw.setdefault(section, {})
-        if raw[section] is None:
+    if isinstance(config_file, Mapping):
+        if config_overwrite is None and config_data is not None:
+            config_overwrite = config_data  # default_config(data, overwrite)
+        config_data, config_file = config_file, None
+    if config_data is not None:
+        raw = copy.deepcopy(dict(config_data))
+    elif config_file is not None:
+        raw = load_yaml_config(config_file)
+    else:
+        raw = find_config()[0]
+    overwrite = dict(config_overwrite or {})
+    backend_overwrite = overwrite.pop("backend", None) or {}
+    for section, values in overwrite.items():
+        if raw.get(section) is None:
             raw[section] = {}
-        raw[section].update(values)
+        raw[section].update(values or {})
+    if backend_overwrite:
+        if not isinstance(backend_overwrite, Mapping):
+            raise ConfigError("The 'backend' section of config_overwrite must be a mapping of the compute"
+                              " backend's keys to values.")
+        selected = resolve_backends(raw.get("lithops") or {})[0]
+        if raw.get(selected) is None:
+            raw[selected] = {}
+        raw[selected].update(backend_overwrite)
 
     config: dict[str, Any] = {}
     lithops_section = raw.get("lithops") or {}
@@ -245,7 +279,8 @@ def default_config(
     config["lithops"]["storage"] = storage
     if load_backends:
         registry.load("compute", backend)
-        registry.load("storage", storage)
+        if load_storage_config:
+            registry.load("storage", storage)
 
     for section, values in raw.items():
         if section == "lithops":

@@ -41,8 +41,11 @@ class SerializationError(LithopsError, TypeError):
     """A function, its arguments or its result could not be pickled or unpickled."""
 
 
-class IterdataError(LithopsError, TypeError):
-    """Iterdata (the arguments of a map) does not match the function's signature."""
+class IterdataError(LithopsError, TypeError, ValueError):
+    """Iterdata (the arguments of a map) does not match the function's signature.
+
+    Also a ``ValueError``, which Lithops 3 raises for dict elements that do not fit.
+    """
 
 
 class StorageError(LithopsError):

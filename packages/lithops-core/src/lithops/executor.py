@@ -156,10 +156,16 @@ class FunctionExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        # As in Lithops 3: leaving the block does not wait for calls nobody collected (a
+        # straggler whose backup already won, calls of a failed block); they are stopped.
+        self.close(wait_for_pending=False)
 
     def close(self, wait_for_pending: bool = True) -> None:
-        """Wait for pending calls (unless told not to) and release the backend's warm resources."""
+        """Wait for pending calls (unless told not to) and release the backend's warm resources.
+
+        Calls still running when ``wait_for_pending`` is False are stopped where the backend can
+        stop them (localhost kills their worker processes) and their futures never finish.
+        """
         if self._closed:
             return
         if wait_for_pending:
@@ -201,8 +207,15 @@ class FunctionExecutor:
         if cached is not None:
             return cached
         cfg = self.config["lithops"]
-        if include is not None and not include and cfg.get("include_modules"):
-            include = tuple(cfg["include_modules"])
+        # Lithops 3's rules: the config's list is added to the call's; a null in the config with
+        # an empty list in the call ships nothing; None in the call ships nothing; an empty result
+        # ships the local modules the function references.
+        configured = cfg.get("include_modules")
+        if isinstance(configured, str):  # 'none', validated
+            configured = None
+        if include is not None:
+            include = None if configured is None and not include else tuple(
+                dict.fromkeys([*(configured or ()), *include]))
         exclude = exclude + tuple(cfg.get("exclude_modules") or ())
         package = package_function(func, include, exclude, pickled)
         if len(self._packages) >= 64:

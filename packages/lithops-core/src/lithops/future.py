@@ -194,9 +194,15 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     # consumer API
     def status(self, throw_except: bool = True, internal_storage: Any = None,
-               check_only: bool = False, timeout: float | None = None) -> dict[str, Any] | None:
-        """The call's status record; waits for it unless ``check_only``. Raises a failed call's
-        exception when ``throw_except``."""
+               check_only: bool = False, wait_dur_sec: float | None = None,
+               timeout: float | None = None) -> dict[str, Any] | None:
+        """The call's status record; waits for it (at most ``timeout`` seconds) unless
+        ``check_only``. Raises a failed call's exception when ``throw_except``.
+
+        ``internal_storage`` and ``wait_dur_sec`` are accepted for Lithops 3 callers and unused:
+        completion is pushed to the future, not polled by it.
+        """
+        throw_except, timeout = _split_timeout(throw_except, timeout)
         if check_only and self._state != FINISHED:
             return None
         self._wait_status(timeout)
@@ -204,9 +210,22 @@ class ResponseFuture(concurrent.futures.Future[Any]):
             raise self._exception
         return self._status_record()
 
-    def result(self, throw_except: bool = True, timeout: float | None = None) -> Any:  # type: ignore[override]
+    def result(self, throw_except: bool = True, internal_storage: Any = None,  # type: ignore[override]
+               retries: int | None = None, wait_dur_sec: float | None = None,
+               timeout: float | None = None) -> Any:
         """The call's return value (waits for it). A remote exception is raised with the worker's
-        traceback as its cause, or returned when ``throw_except=False``."""
+        traceback as its cause, or returned when ``throw_except=False``.
+
+        Both Lithops' and the standard library's calls work: ``result()``,
+        ``result(throw_except=False)``, ``result(timeout=5)`` and ``result(5)`` (a number in first
+        place is a timeout in seconds, as for ``concurrent.futures.Future.result``).
+        ``internal_storage``, ``retries`` and ``wait_dur_sec`` are accepted for Lithops 3 callers
+        and unused.
+
+        Raises:
+            concurrent.futures.TimeoutError: the call did not finish within ``timeout`` seconds.
+        """
+        throw_except, timeout = _split_timeout(throw_except, timeout)
         self._wait_status(timeout)
         if self._state != FINISHED:
             raise concurrent.futures.CancelledError(f"Call {self.job_key}/{self.call_id} was cancelled")
@@ -344,6 +363,14 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         self._call_status = {}
         self._add_stats({"host_status_done_tstamp": time.time()})
         self._set_exception(exc)
+
+
+def _split_timeout(throw_except: Any, timeout: float | None) -> tuple[bool, float | None]:
+    """``(throw_except, timeout)`` from Lithops' first parameter, which stdlib callers fill with a
+    timeout: a number there (not a bool) is the timeout."""
+    if isinstance(throw_except, (int, float)) and not isinstance(throw_except, bool):
+        return True, float(throw_except)
+    return bool(throw_except), timeout
 
 
 def _is_futures(value: Any) -> bool:

@@ -92,7 +92,7 @@ def bind_iterdata(
             continue
         try:
             if isinstance(element, dict):
-                bound.append(dict(sig.bind(**element).arguments))
+                bound.append(_bind_dict(sig, element))
             elif isinstance(element, tuple):
                 bound.append(dict(sig.bind(*element).arguments))
             else:
@@ -112,7 +112,36 @@ def bind_iterdata(
     return bound
 
 
+def _bind_dict(sig: inspect.Signature, element: dict[str, Any]) -> dict[str, Any]:
+    """Bind a dict element. As in Lithops 3, a key naming the function's ``*args`` parameter
+    holds the extra positional values and a key naming its ``**kwargs`` parameter a dict of
+    keywords (``{"args": (1, 2), "d": 3}`` calls ``f(1, 2, d=3)``), also when ``f`` is a wrapper
+    taking ``(*args, **kwargs)``; other keys are keyword arguments."""
+    var_positional = var_keyword = None
+    for name, param in sig.parameters.items():
+        if param.kind == param.VAR_POSITIONAL:
+            var_positional = name
+        elif param.kind == param.VAR_KEYWORD:
+            var_keyword = name
+    if var_positional not in element and var_keyword not in element:
+        return dict(sig.bind(**element).arguments)
+    payload = dict(element)
+    extra_args = tuple(payload.pop(var_positional) or ()) if var_positional in payload else ()
+    extra_kwargs = dict(payload.pop(var_keyword) or {}) if var_keyword in payload else {}
+    args: list[Any] = []
+    if extra_args:
+        # The named parameters before *args go by position, so that *args can follow them.
+        for name, param in sig.parameters.items():
+            if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) or name not in payload:
+                break
+            args.append(payload.pop(name))
+    return dict(sig.bind(*args, *extra_args, **{**extra_kwargs, **payload}).arguments)
+
+
 def _to_call_form(sig: inspect.Signature, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Bound arguments as the worker calls them: ``__args__`` for what must go by position
+    (positional-only parameters, ``*args`` and the parameters before a non-empty ``*args``)."""
+    spread = any(p.kind == p.VAR_POSITIONAL and arguments.get(n) for n, p in sig.parameters.items())
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     for name, param in sig.parameters.items():
@@ -125,7 +154,7 @@ def _to_call_form(sig: inspect.Signature, arguments: dict[str, Any]) -> dict[str
             args.extend(value)
         elif param.kind == param.VAR_KEYWORD:
             kwargs.update(value)
-        elif args:
+        elif param.kind == param.POSITIONAL_OR_KEYWORD and (spread or args):
             args.append(value)
         else:
             kwargs[name] = value

@@ -10,11 +10,14 @@ from typing import Any, cast
 
 from lithops.future import ResponseFuture
 
+# The values of Lithops 3, for programs that store or compare them.
 ALWAYS = 0
-ANY_COMPLETED = 1
-ALL_COMPLETED = 2
+ANY_COMPLETED = -1
+ALL_COMPLETED = 100
+THREADPOOL_SIZE = 64
+WAIT_DUR_SEC = 1
 
-__all__ = ["ALL_COMPLETED", "ALWAYS", "ANY_COMPLETED", "get_result", "wait"]
+__all__ = ["ALL_COMPLETED", "ALWAYS", "ANY_COMPLETED", "THREADPOOL_SIZE", "WAIT_DUR_SEC", "get_result", "wait"]
 
 
 def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[ResponseFuture]:
@@ -38,6 +41,8 @@ def _watch(futures: list[ResponseFuture]) -> None:
 
 def wait(
     fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+    internal_storage: Any = None,
+    job_monitor: Any = None,
     throw_except: bool = True,
     return_when: int = ALL_COMPLETED,
     download_results: bool = False,
@@ -45,8 +50,12 @@ def wait(
     threadpool_size: int = 64,
     wait_dur_sec: float | None = None,
     show_progressbar: bool = True,
+    futures_from_executor_wait: bool = False,
 ) -> tuple[list[ResponseFuture], list[ResponseFuture]]:
     """Wait for futures; return ``(done, not_done)``.
+
+    The signature is Lithops 3's module-level one: ``internal_storage``, ``job_monitor`` and
+    ``futures_from_executor_wait`` are accepted and unused (futures know where they come from).
 
     Args:
         return_when: ``ALWAYS`` (check once), ``ANY_COMPLETED`` or ``ALL_COMPLETED``.
@@ -92,6 +101,7 @@ def _download(futures: list[ResponseFuture], threadpool_size: int) -> None:
 
 def get_result(
     fs: ResponseFuture | Iterable[ResponseFuture] | None = None,
+    internal_storage: Any = None,
     throw_except: bool = True,
     timeout: float | None = None,
     threadpool_size: int = 64,

@@ -37,7 +37,13 @@ __all__ = [
     "FIRST_EXCEPTION",
     "CancelledError",
     "Executor",
+    "FunctionExecutor",
     "Future",
+    "LocalhostExecutor",
+    "ProcessPoolExecutor",
+    "ServerlessExecutor",
+    "StandaloneExecutor",
+    "ThreadPoolExecutor",
     "TimeoutError",
     "as_completed",
     "wait",
@@ -50,14 +56,35 @@ class Executor(_StdExecutor):
     Args:
         max_workers: accepted for compatibility with the standard executors; the backend's
             concurrency (``max_workers`` in its config section) is what bounds the calls.
+        executor: an existing :class:`lithops.FunctionExecutor` to run the calls on (it stays
+            open at shutdown: its owner closes it).
+        initializer: not supported (lithops workers run many programs' calls); refused.
+        mp_context, initargs, max_tasks_per_child, thread_name_prefix: accepted for drop-in
+            compatibility with the standard executors and unused.
         **executor_options: passed to :class:`lithops.FunctionExecutor` (``backend``, ``storage``,
             ``config``, ``config_file``, ``runtime_memory``...).
     """
 
-    def __init__(self, max_workers: int | None = None, **executor_options: Any) -> None:
+    _mode: str | None = None
+
+    def __init__(self, max_workers: int | None = None, mp_context: Any = None,
+                 initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (), *,
+                 executor: Any = None, max_tasks_per_child: int | None = None,
+                 thread_name_prefix: str = "", **executor_options: Any) -> None:
         from lithops.executor import FunctionExecutor
 
-        self._fexec = FunctionExecutor(**executor_options)
+        if initializer is not None:
+            raise NotImplementedError("initializer is not supported: lithops workers are shared and"
+                                      " short-lived. Call the initialization inside the function.")
+        self._fexec: FunctionExecutor
+        if executor is not None:
+            self._fexec = getattr(executor, "executor", executor)  # a RetryingFunctionExecutor's
+            self._owned = False
+        else:
+            if self._mode is not None:
+                executor_options.setdefault("mode", self._mode)
+            self._fexec = FunctionExecutor(**executor_options)
+            self._owned = True
         self._shutdown = False
 
     @property
@@ -103,4 +130,39 @@ class Executor(_StdExecutor):
         pending calls to cancel.
         """
         self._shutdown = True
-        self._fexec.close(wait_for_pending=wait)
+        if self._owned:
+            self._fexec.close(wait_for_pending=wait)
+        elif wait:
+            self._fexec.wait(throw_except=False, show_progressbar=False)
+
+
+class FunctionExecutor(Executor):
+    """Lithops 3's name of :class:`Executor` in this module (a ``concurrent.futures.Executor``,
+    not :class:`lithops.FunctionExecutor`)."""
+
+
+class LocalhostExecutor(Executor):
+    """An :class:`Executor` on the localhost backend."""
+
+    _mode = "localhost"
+
+
+class ServerlessExecutor(Executor):
+    """An :class:`Executor` in serverless mode."""
+
+    _mode = "serverless"
+
+
+class StandaloneExecutor(Executor):
+    """An :class:`Executor` in standalone mode."""
+
+    _mode = "standalone"
+
+
+class ProcessPoolExecutor(Executor):
+    """Drop-in for ``concurrent.futures.ProcessPoolExecutor``: the calls run on lithops workers."""
+
+
+class ThreadPoolExecutor(Executor):
+    """Drop-in for ``concurrent.futures.ThreadPoolExecutor``: the calls run on lithops workers,
+    not in local threads."""

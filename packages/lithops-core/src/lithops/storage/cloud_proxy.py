@@ -302,21 +302,22 @@ class CloudOS:
 
     # directories
     @_url_aware
-    def listdir(self, path: str = "") -> list[str]:
-        """The names of the files and directories directly inside ``path``, sorted.
+    def listdir(self, path: str = "", suffix_dirs: bool = False) -> list[str]:
+        """The names of the files and directories directly inside ``path``, sorted; with
+        ``suffix_dirs``, directory names end in ``/``.
 
-        Raises:
-            FileNotFoundError: nothing is stored under ``path``.
-            NotADirectoryError: ``path`` is a file.
+        As in Lithops 3, a path with nothing stored under it lists as ``[]``: an object store has
+        no directories, so a "directory" whose last file was removed and one that never existed
+        look the same.
         """
         prefix = self.dir_prefix(path)
         keys = self.storage.list_keys(self.bucket, prefix)
-        if not keys and prefix:
-            if self.path.isfile(path):
-                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
-            raise _not_found(path)
-        names = {key[len(prefix):].split("/", 1)[0] for key in keys}
-        names -= {"", DIR_MARKER}  # the directory's own markers
+        names: set[str] = set()
+        for key in keys:
+            name, slash, _ = key[len(prefix):].partition("/")
+            if name in ("", DIR_MARKER):  # the directory's own markers
+                continue
+            names.add(name + "/" if slash and suffix_dirs else name)
         return sorted(names)
 
     def walk(self, top: str = "", topdown: bool = True,

@@ -13,11 +13,9 @@ import logging
 import os
 import pickle
 import resource
-import sys
-import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from lithops import keys
@@ -26,6 +24,7 @@ from lithops.spi import CallBatch, CallReport
 from lithops.status import encode_status, pack_exception
 from lithops.transient import retry_transient
 from lithops.worker.logs import capture_output
+from lithops.worker.modules import ModuleCache
 from lithops.worker.usage import CallUsage
 
 logger = logging.getLogger(__name__)
@@ -34,6 +33,8 @@ ReportFn = Callable[[CallReport], None]
 #: Outputs up to this size are written inside ``status.json`` rather than as ``output.pickle``.
 INLINE_OUTPUT_LIMIT = 64 * 1024
 INJECTED_PARAMS = ("storage", "id", "obj")
+#: Loaded functions kept per worker process (each job's function is a new one).
+MAX_FUNCTIONS = 64
 
 
 class LoadedFunction:
@@ -61,48 +62,40 @@ class WorkerEnvironment:
     """
 
     def __init__(self, storage_configs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        self._functions: dict[str, LoadedFunction] = {}
+        self._functions: OrderedDict[str, LoadedFunction] = OrderedDict()
+        self._function_modules: dict[str, str] = {}  # function hash -> key of its module set
         self._storages: dict[tuple[str, str | None, str], Any] = {}
         self._storage_configs = dict(storage_configs or {})
         self.batches_run = 0
         self.usage = CallUsage()
-        self.modules_root = Path(tempfile.gettempdir()) / f"lithops-{os.getuid()}" / "modules"
+        self.modules = ModuleCache(on_evict=self._forget_modules)
 
     # functions
     def function(self, batch: CallBatch, package: bytes | None) -> LoadedFunction:
         cached = self._functions.get(batch.function_hash)
         if cached is not None:
+            self._functions.move_to_end(batch.function_hash)
             return cached
         if package is None:
             package = self.storage(batch.storage["backend"], batch.storage.get("bucket"), batch.storage).get_object(
                 batch.storage["bucket"], batch.function_key
             )
             assert isinstance(package, bytes)
-        loaded = self._load_package(FunctionPackage.from_bytes(package), batch.function_hash)
+        unpacked = FunctionPackage.from_bytes(package)
+        if unpacked.modules:
+            self._function_modules[batch.function_hash] = self.modules.install(unpacked.modules)
+        loaded = LoadedFunction(pickle.loads(unpacked.function), unpacked.name)
         self._functions[batch.function_hash] = loaded
+        while len(self._functions) > MAX_FUNCTIONS:
+            evicted, _ = self._functions.popitem(last=False)
+            self._function_modules.pop(evicted, None)
         return loaded
 
-    def _load_package(self, package: FunctionPackage, function_hash: str) -> LoadedFunction:
-        if package.modules:
-            target = self.modules_root / function_hash
-            for rel_path, source in package.modules.items():
-                path = target / rel_path
-                if not path.exists():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-                    tmp.write_bytes(source)
-                    os.replace(tmp, path)
-            # A warm worker may hold another version of these modules from an earlier job.
-            for rel_path in package.modules:
-                top = rel_path.split("/")[0].removesuffix(".py")
-                for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
-                    module_file = getattr(sys.modules[name], "__file__", None) or ""
-                    if not module_file.startswith(str(target)):
-                        del sys.modules[name]
-            if str(target) not in sys.path:
-                sys.path.insert(0, str(target))
-        func = pickle.loads(package.function)
-        return LoadedFunction(func, package.name)
+    def _forget_modules(self, key: str) -> None:
+        """A module set was removed: the functions loaded with it are loaded again when used."""
+        for function_hash in [h for h, k in self._function_modules.items() if k == key]:
+            self._functions.pop(function_hash, None)
+            del self._function_modules[function_hash]
 
     # storage
     def storage(self, backend: str, bucket: str | None, public: Mapping[str, Any] | None = None) -> Any:
