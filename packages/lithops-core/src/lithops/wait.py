@@ -6,7 +6,7 @@ import concurrent.futures
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any
 
 from lithops.future import ResponseFuture
 
@@ -25,7 +25,7 @@ def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[Respo
         return []
     if isinstance(fs, ResponseFuture):
         return [fs]
-    items = cast("Iterable[ResponseFuture]", fs)
+    items = fs
     return list(items) if isinstance(items, list) else [f for f in items if isinstance(f, ResponseFuture)]
 
 
