@@ -75,6 +75,7 @@ _METHODS = {
 }
 _FUNCTION_TYPE = "type.googleapis.com/google.cloud.functions.v2.Function"
 _SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
+_EMPTY_TYPE = "type.googleapis.com/google.protobuf.Empty"
 _STARTUP_TIMEOUT = 60.0
 
 
@@ -294,10 +295,11 @@ class GoogleControlPlane:
                 instance = self._state.instances.pop(name, None)
             if instance is not None:
                 instance.stop()
-            return self._operation(name, kind, current, done=True)
+            # Cloud Functions answers google.protobuf.Empty; Cloud Run, the deleted Service.
+            return self._operation(name, kind, current if kind == "service" else None, done=True)
         raise ApiError(501, "UNIMPLEMENTED", f"{method_id} is not served by this fake")
 
-    def _operation(self, name: str, kind: str, resource: dict[str, Any], done: bool,
+    def _operation(self, name: str, kind: str, resource: dict[str, Any] | None, done: bool,
                    error: ApiError | None = None) -> dict[str, Any]:
         location = "/".join(name.split("/")[:4])
         operation_name = f"{location}/operations/operation-{next(self._counter)}"
@@ -305,6 +307,8 @@ class GoogleControlPlane:
         if done:
             if error is not None:
                 operation["error"] = {"code": _GRPC_CODES.get(error.status, 13), "message": error.message}
+            elif resource is None:
+                operation["response"] = {"@type": _EMPTY_TYPE}
             else:
                 operation["response"] = {"@type": _FUNCTION_TYPE if kind == "function" else _SERVICE_TYPE,
                                          **resource}
