@@ -1,24 +1,34 @@
 """The project's sessions, derived from ``packages/*/pyproject.toml``.
 
 ``nox`` runs the default sessions: ``tests-<package>`` for each package with a ``tests/`` folder,
-``lint``, ``typecheck``, ``build`` and ``docs``. ``nox -s bench`` runs the benchmarks.
+``tests-cross``, ``lint``, ``typecheck``, ``build``, ``docs`` and ``template``. ``nox -s bench``
+runs the benchmarks.
+
+Sessions run on the Python that runs nox (CI runs it once per supported version, 3.10 to 3.13).
+Another interpreter: ``LITHOPS_NOX_PYTHON=3.12 python3 -m nox -s tests-lithops-core`` (or nox's
+own ``--force-python 3.12``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 
 import nox
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: nox itself depends on tomli there
+    import tomli as tomllib
 
 ROOT = Path(__file__).parent
 PACKAGES_DIR = ROOT / "packages"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+PYTHON = os.environ.get("LITHOPS_NOX_PYTHON") or f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _load(path: Path) -> dict:  # type: ignore[type-arg]
@@ -99,9 +109,11 @@ def tests_cross(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the whole repository."""
-    session.install("ruff>=0.6")
+    """ruff over the whole repository; every package at the version of ``VERSION``, with agreeing
+    ranges between packages and the repository's LICENSE (``tools/release/versions.py``)."""
+    session.install("ruff>=0.6", "tomli>=1; python_version < '3.11'")
     session.run("ruff", "check", ".")
+    session.run("python", "tools/release/versions.py")
 
 
 @nox.session(python=PYTHON)
@@ -127,7 +139,7 @@ def build(session: nox.Session) -> None:
         project = _load(path / "pyproject.toml")
         wheel = next(dist.glob(f"{name.replace('-', '_')}-*.whl"))
         venv = tmp / f"venv-{name}"
-        session.run("uv", "venv", "--quiet", "--clear", "--python", sys.executable, str(venv))
+        session.run("uv", "venv", "--quiet", "--clear", "--python", str(Path(session.bin) / "python"), str(venv))
         python = str(venv / "bin" / "python")
         session.run("uv", "pip", "install", "--quiet", "--python", python, "--find-links", str(dist), str(wheel))
         for module in _top_modules(path, project):
