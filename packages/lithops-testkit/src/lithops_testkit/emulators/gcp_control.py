@@ -176,6 +176,7 @@ class _State:
     instances: dict[str, _Instance] = field(default_factory=dict)
     throttled: int = 0
     requests: int = 0
+    last_body: bytes = b""
 
 
 class GoogleControlPlane:
@@ -224,6 +225,11 @@ class GoogleControlPlane:
         """Answer the next ``requests`` invocations with HTTP 429, as when no instance is free."""
         with self._lock:
             self._state.throttled += requests
+
+    @property
+    def last_invocation(self) -> bytes:
+        """The body of the last invocation request the ingress received."""
+        return self._state.last_body
 
     @property
     def invocations(self) -> int:
@@ -446,6 +452,7 @@ class GoogleControlPlane:
         name = path.strip("/")
         with self._lock:
             self._state.requests += 1
+            self._state.last_body = body
             instance = self._state.instances.get(name)
             throttled = self._state.throttled > 0
             if throttled:
