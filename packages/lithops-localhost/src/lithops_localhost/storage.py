@@ -7,6 +7,7 @@ import getpass
 import io
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
+from lithops.private_dir import private_dir
 from lithops.spi import Capability, ConfigOption, ObjectInfo
 
 _COPY_BLOCK = 1 << 20
@@ -27,6 +29,7 @@ def default_root() -> str:
     except (KeyError, OSError):
         user = str(os.getuid())
     return os.path.join(tempfile.gettempdir(), f"lithops-{user}", "storage")
+
 
 
 class _RangeReader(io.RawIOBase):
@@ -56,7 +59,13 @@ class _RangeReader(io.RawIOBase):
 
 
 class LocalhostStorageBackend:
-    """Objects stored as files under ``storage_root/<bucket>/<key>``."""
+    """Objects stored as files under ``storage_root/<bucket>/<key>``.
+
+    The root is private: the default one (``<tmp>/lithops-<user>/storage``) and its parent are
+    created with mode 0700 and refused unless owned by the user with no access for others; a
+    configured ``storage_root`` is refused when another user owns it or can write to it. Nothing
+    resolves outside the root: no ``..`` in buckets, keys or prefixes, and symlinks are not followed.
+    """
 
     name: ClassVar[str] = "localhost"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RANGE_GET})
@@ -67,10 +76,18 @@ class LocalhostStorageBackend:
     )
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.root = Path(config.get("storage_root") or default_root())
+        configured = config.get("storage_root")
+        self.root = Path(configured or default_root())
+        if configured:
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root, strict=False, error=StorageError, option="localhost.storage_root")
+        else:
+            private_dir(self.root.parent, strict=True, error=StorageError, option="localhost.storage_root")
+            private_dir(self.root, strict=True, error=StorageError, option="localhost.storage_root")
+        self._real_root = os.path.realpath(self.root)
         self._default_bucket = str(config.get("storage_bucket") or "storage")
         # The default bucket always exists, as it does once a cloud bucket is configured.
-        (self.root / self._default_bucket).mkdir(parents=True, exist_ok=True)
+        self._bucket_path(self._default_bucket).mkdir(exist_ok=True)
 
     @property
     def default_bucket(self) -> str:
@@ -81,15 +98,24 @@ class LocalhostStorageBackend:
 
     # paths
     def _bucket_path(self, bucket: str) -> Path:
-        if not bucket or "/" in bucket or bucket in (".", "..", _TMP_DIR):
-            raise StorageError(f"Invalid bucket name {bucket!r}")
-        return self.root / bucket
+        if not bucket or "/" in bucket or "\\" in bucket or bucket in (".", "..", _TMP_DIR) or "\0" in bucket:
+            raise StorageError(f"Invalid bucket name {bucket!r}: no '/', '..' or '.' (it must stay inside the storage root)")
+        return self._inside(self.root / bucket)
 
     def _object_path(self, bucket: str, key: str) -> Path:
         parts = key.split("/")
         if not key or any(part in ("", ".", "..") for part in parts[:-1]) or parts[-1] in ("", ".", ".."):
             raise StorageError(f"Invalid key {key!r}: empty or relative path segments")
-        return self._bucket_path(bucket).joinpath(*parts)
+        return self._inside(self._bucket_path(bucket).joinpath(*parts))
+
+    def _inside(self, path: Path) -> Path:
+        """``path``, unless a symlink on the way makes it resolve outside the root."""
+        real = os.path.realpath(path)
+        if real != self._real_root and not real.startswith(self._real_root + os.sep):
+            raise StorageError(f"{path} resolves outside the localhost storage root (a symlink?): refused")
+        if os.path.islink(path):
+            raise StorageError(f"{path} is a symlink: the localhost storage does not follow symlinks")
+        return path
 
     def _existing_bucket(self, bucket: str) -> Path:
         path = self._bucket_path(bucket)
@@ -184,12 +210,14 @@ class LocalhostStorageBackend:
 
     def _walk(self, bucket: str, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
         base = self._existing_bucket(bucket)
-        # Only walk the directory the prefix points into.
+        # Only walk the directory the prefix points into; a prefix never climbs out of the bucket.
         directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = base / directory if directory else base
+        if any(part in ("..", ".") for part in directory.split("/")) or prefix.startswith("/"):
+            raise StorageError(f"Invalid prefix {prefix!r}: no '..' or '.' segments and no leading '/'")
+        start = self._inside(base / directory) if directory else base
         if not start.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(start):
+        for dirpath, dirnames, filenames in os.walk(start):  # does not descend into symlinked dirs
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, base)
             rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
@@ -197,9 +225,11 @@ class LocalhostStorageBackend:
                 key = rel_dir + filename
                 if key.startswith(prefix):
                     try:
-                        yield key, os.stat(os.path.join(dirpath, filename))
+                        info = os.lstat(os.path.join(dirpath, filename))
                     except FileNotFoundError:
                         continue
+                    if stat.S_ISREG(info.st_mode):  # symlinks planted in a bucket are not objects
+                        yield key, info
 
     def list_objects(self, bucket: str, prefix: str = "", start_after: str | None = None) -> list[ObjectInfo]:
         entries = [

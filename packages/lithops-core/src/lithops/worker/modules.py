@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from lithops.private_dir import private_dir
+
 #: Module sets kept per worker process.
 MAX_MODULE_SETS = 8
 
@@ -65,6 +67,11 @@ class ModuleCache:
 
     def _first_use(self) -> None:
         if not self._cleaned:
+            # In the shared temp dir: another user's directory here would let them plant modules.
+            if self.parent == modules_parent():
+                private_dir(self.parent.parent)
+            private_dir(self.parent)
+            private_dir(self.root)
             self._cleaned = True
             remove_stale(self.parent)
             atexit.register(shutil.rmtree, self.root, True)
