@@ -35,6 +35,10 @@ def total(results: list[int]) -> int:
     return sum(results)
 
 
+def scaled_total(results: list[int], factor: int) -> int:
+    return factor * sum(results)
+
+
 def test_result_takes_a_positional_timeout(fexec: lithops.FunctionExecutor, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     future = fexec.call_async(wait_for_gate, str(gate))
@@ -108,6 +112,14 @@ def test_futures_chaining(fexec: lithops.FunctionExecutor) -> None:
     assert fexec.map(double, fexec.map(double, [1])).get_result() == [4]
     assert fexec.map_reduce(double, [1, 2, 3], total).get_result() == 12
     assert fexec.get_result(fexec.map_reduce(double, range(4), total)) == 12
+    assert fexec.get_result(fexec.map_reduce(double, [1, 2], scaled_total, extra_args_reduce=(10,))) == 60
+
+
+def test_wait_clean_jobs_keeps_the_results(fexec: lithops.FunctionExecutor) -> None:
+    futures = fexec.map(double, [1, 2])
+    done, not_done = fexec.wait(futures, clean_jobs=True, show_progressbar=False)
+    assert len(done) == 2 and not not_done
+    assert [f.result() for f in futures] == [2, 4]
 
 
 @pytest.mark.parametrize(("method", "parameters"), [
@@ -117,7 +129,7 @@ def test_futures_chaining(fexec: lithops.FunctionExecutor) -> None:
              "obj_chunk_size", "obj_chunk_number", "obj_newline", "timeout", "include_modules",
              "exclude_modules"]),
     ("wait", ["fs", "throw_except", "return_when", "download_results", "timeout", "threadpool_size",
-              "wait_dur_sec", "show_progressbar"]),
+              "wait_dur_sec", "show_progressbar", "clean_jobs"]),
     ("get_result", ["fs", "throw_except", "timeout", "threadpool_size", "wait_dur_sec", "show_progressbar"]),
     ("plot", ["fs", "dst", "figsize"]),
     ("clean", ["fs", "cs", "clean_cloudobjects", "clean_fn", "force", "on_exit"]),
@@ -130,11 +142,11 @@ def test_executor_signatures_keep_lithops3_positions(method: str, parameters: li
 
 def test_map_reduce_signature() -> None:
     params = inspect.signature(lithops.FunctionExecutor.map_reduce).parameters
-    for name in ("map_function", "map_iterdata", "reduce_function", "chunksize", "extra_args", "extra_env",
-                 "map_runtime_memory", "reduce_runtime_memory", "timeout", "obj_chunk_size",
-                 "obj_chunk_number", "obj_newline", "obj_reduce_by_key", "spawn_reducer", "include_modules",
-                 "exclude_modules"):
-        assert name in params
+    assert list(params)[1:20] == [
+        "map_function", "map_iterdata", "reduce_function", "chunksize", "extra_args", "extra_args_reduce",
+        "extra_env", "map_runtime_memory", "reduce_runtime_memory", "timeout", "obj_chunk_size",
+        "obj_chunk_number", "obj_newline", "obj_reduce_by_key", "spawn_reducer", "include_modules",
+        "exclude_modules"]
     assert params["spawn_reducer"].default == 20 and params["obj_reduce_by_key"].default is False
 
 

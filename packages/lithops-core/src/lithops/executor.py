@@ -438,6 +438,7 @@ class FunctionExecutor:
         reduce_function: Callable[..., Any],
         chunksize: int | None = None,
         extra_args: Any = None,
+        extra_args_reduce: Any = None,
         extra_env: Mapping[str, str] | None = None,
         map_runtime_memory: int | None = None,
         reduce_runtime_memory: int | None = None,
@@ -451,8 +452,9 @@ class FunctionExecutor:
         exclude_modules: Sequence[str] | None = [],
     ) -> FuturesList:
         """Map, then reduce the map results with ``reduce_function(results)`` (one reducer, or
-        one per object with ``obj_reduce_by_key``). Returns the map and reduce futures;
-        ``get_result`` returns the reduce result(s)."""
+        one per object with ``obj_reduce_by_key``); ``extra_args_reduce`` is appended to the
+        reducer's arguments. Returns the map and reduce futures; ``get_result`` returns the
+        reduce result(s)."""
         map_futures = self.map(map_function, map_iterdata, chunksize=chunksize, extra_args=extra_args,
                                extra_env=extra_env, runtime_memory=map_runtime_memory,
                                obj_chunk_size=obj_chunk_size, obj_chunk_number=obj_chunk_number,
@@ -472,7 +474,8 @@ class FunctionExecutor:
         # All reducers go in one submission: the job's call ids and its futures are registered
         # per job, so one submission per reducer would make them collide (R job, call 00000).
         def submit_reduce() -> list[ResponseFuture]:
-            bound = [_reduce_kwargs(reduce_function, [f.result() for f in group])[0] for group in groups]
+            bound = [_reduce_kwargs(reduce_function, [f.result() for f in group], extra_args_reduce)
+                     for group in groups]
             return self._submit("R", reduce_function, None, chunksize=1, futures=outputs,
                                 bound=bound, **options)  # type: ignore[arg-type]
         self._deferred(list(map_futures), outputs, submit_reduce)
@@ -488,12 +491,22 @@ class FunctionExecutor:
         threadpool_size: int = 64,
         wait_dur_sec: float | None = None,
         show_progressbar: bool = True,
+        clean_jobs: bool | None = None,
     ) -> tuple[list[ResponseFuture], list[ResponseFuture]]:
-        """Wait for ``fs`` (default: every future of this executor); return ``(done, not_done)``."""
+        """Wait for ``fs`` (default: every future of this executor); return ``(done, not_done)``.
+
+        With ``clean_jobs=True`` the results are downloaded and the jobs' temporary data deleted
+        once every future is done; by default (``None``) the data stays until ``get_result`` or
+        ``clean``.
+        """
         futures = self.futures if fs is None else fs
-        return wait(futures, throw_except=throw_except, return_when=return_when,
-                    download_results=download_results, timeout=timeout, threadpool_size=threadpool_size,
-                    wait_dur_sec=wait_dur_sec, show_progressbar=show_progressbar)
+        done, not_done = wait(futures, throw_except=throw_except, return_when=return_when,
+                              download_results=download_results or bool(clean_jobs), timeout=timeout,
+                              threadpool_size=threadpool_size, wait_dur_sec=wait_dur_sec,
+                              show_progressbar=show_progressbar)
+        if clean_jobs and not not_done:
+            self.clean(done, clean_cloudobjects=False)
+        return done, not_done
 
     def get_result(
         self,
@@ -587,13 +600,9 @@ def _chained_futures(iterdata: Any) -> list[ResponseFuture] | None:
     return futures
 
 
-def _reduce_kwargs(reduce_function: Callable[..., Any], results: list[Any]) -> list[dict[str, Any]]:
-    import inspect
-
-    params = [p for p in inspect.signature(reduce_function).parameters if p not in ("storage", "id")]
-    if not params:
-        raise TypeError(f"The reduce function {reduce_function.__qualname__} must take the list of map results")
-    return [{params[0]: results}]
+def _reduce_kwargs(reduce_function: Callable[..., Any], results: list[Any], extra_args: Any) -> dict[str, Any]:
+    """The reducer's call: the list of map results first, then ``extra_args``."""
+    return bind_iterdata(reduce_function, [(results,)], extra_args)[0]
 
 
 def _group_by_object(futures: Sequence[ResponseFuture]) -> list[list[ResponseFuture]]:
