@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import fcntl
 import mmap
+import os
 import pickle
+import signal
 import struct
 import sys
+import threading
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -36,11 +39,30 @@ SLOT_SIZE = SLOT.size + LIMIT.size
 RAW_FRAME_MIN = 64 * 1024
 
 
+#: Seconds between two checks that the client still runs.
+PARENT_CHECK_INTERVAL = 0.5
+
+
+def _watch_client(client_pid: int) -> None:
+    """Stop this worker (and what its call started) once the client is gone.
+
+    A client killed by SIGKILL or SIGTERM cannot stop its workers, and a call blocked in user
+    code never reads the closed pipe: nobody would enforce its timeout or collect its result.
+    """
+    while True:
+        time.sleep(PARENT_CHECK_INTERVAL)
+        if os.getppid() != client_pid:
+            if os.getpgid(0) == os.getpid():  # a session leader (the pool starts us so): take the group
+                os.killpg(os.getpid(), signal.SIGKILL)
+            os._exit(1)
+
+
 def main(conn_fd: int, slot_fd: int) -> None:
     from lithops.spi import CallReport
     from lithops.worker import WorkerEnvironment, mark_worker_process, run_batch
 
     mark_worker_process()
+    threading.Thread(target=_watch_client, args=(os.getppid(),), name="lithops-client-watch", daemon=True).start()
 
     conn = Connection(conn_fd)
     slot = mmap.mmap(slot_fd, SLOT_SIZE)
