@@ -148,7 +148,7 @@ def test_resolve_deploys_once_across_threads(store: RuntimeStore) -> None:
     again = RuntimeStore(store.storage, store.bucket, "fake_faas")
     assert again.resolve("r1", deploy, fix, content_sha256="aa").details == {"function": "f1"}
     assert calls == ["deploy"]
-    # The client's content changed (another lithops installed): deployed again.
+    # The client's content changed (same versions: a development install): deployed again.
     third = RuntimeStore(store.storage, store.bucket, "fake_faas")
     third.resolve("r1", deploy, fix, content_sha256="bb")
     assert calls == ["deploy", "deploy"]
@@ -161,15 +161,16 @@ def test_resolve_refuses_a_runtime_of_another_version_with_the_fix(store: Runtim
     calls: list[str] = []
     fix = update_command("fake_faas", "mine", "localhost")
     assert fix == "lithops runtime update mine -b fake_faas -s localhost"
-    for _ in range(2):  # remembered: the second refusal reads nothing
+    for _ in range(2):  # remembered: the second refusal reads nothing; never replaced behind users
         with pytest.raises(RuntimeMismatchError) as info:
-            store.resolve("r2", _deployer(calls), fix)
+            store.resolve("r2", _deployer(calls), fix, content_sha256="cc")
         message = str(info.value)
         assert "lithops 0.0.1" in message and f"this client runs lithops {core_version()}" in message
         assert "Python 2.7" in message and message.endswith(f"Update it with: {fix}")
-    assert calls == []
-    store.delete("r2")
-    assert store.load("r2") is None
+        store.storage.delete_object(store.bucket, store.key("r2"))  # the refusal is remembered
+    assert calls == [] and store.load("r2") is None
+    store.delete("r2")  # what delete_runtime does: forgets the refusal too
+    assert store.resolve("r2", _deployer(calls), fix).runtime_key == "r1" and calls == ["deploy"]
 
 
 def test_runtime_meta_reads_flat_records_of_older_clients() -> None:
@@ -220,7 +221,9 @@ def test_build_image_without_an_engine_says_what_to_run(tmp_path: Path) -> None:
     dockerfile.write_text("FROM python:3.11-slim\n")
     docker = _fake_docker(tmp_path, engine=False)
     with pytest.raises(RuntimeBuildError, match="no Docker engine answers") as info:
-        build_image(dockerfile, "registry.example/lithops/rt:1", platform="linux/amd64", docker=str(docker))
+        build_image(dockerfile, "registry.example/lithops/rt:1", platform="linux/amd64", docker=str(docker),
+                    hint="use a zip runtime.")
+    assert str(info.value).endswith("Or use a zip runtime.")
     assert (f"docker build --platform linux/amd64 -t registry.example/lithops/rt:1 -f {dockerfile} {tmp_path}"
             f" && docker push registry.example/lithops/rt:1") in str(info.value)
     assert not (tmp_path / "docker.log").exists()

@@ -9,9 +9,9 @@ environment (the execution role's temporary credentials, set by Lambda).
 from __future__ import annotations
 
 import logging
-import os
-import time
 from typing import Any
+
+from lithops.worker import handle_payload, invocation_deadline, mark_worker_process
 
 __all__ = ["handler"]
 
@@ -30,18 +30,10 @@ def _without_credentials(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "storage": {**storage, "config": config}}
 
 
-def invocation_deadline(context: Any) -> float | None:
-    """The ``time.monotonic()`` value by which every call must be stopped and reported.
-
-    Lambda ends an invocation at its timeout, and a call still running then would have no status at
-    all; the worker stops calls at this deadline instead and reports them as timed out. The margin
-    leaves time to write the status.
-    """
+def _deadline(context: Any) -> float | None:
+    """When every call must be stopped and reported: Lambda's remaining time minus a margin."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is None:
-        return None
-    left = float(remaining()) / 1000
-    return time.monotonic() + max(0.5, left - min(10.0, max(2.0, left * 0.1)))
+    return invocation_deadline(None if remaining is None else float(remaining()) / 1000)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -49,11 +41,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     Args:
         event: the invocation payload, ``CallBatch.to_json()``.
-        context: the Lambda context: its remaining time bounds the calls (:func:`invocation_deadline`).
+        context: the Lambda context: its remaining time bounds the calls (:func:`lithops.worker.invocation_deadline`).
     """
     # Executors created inside a call (nested jobs) report through storage.
-    os.environ["LITHOPS_WORKER"] = "1"
-    from lithops.worker import handle_payload
+    mark_worker_process()
 
     level = event.get("log_level")
     if isinstance(level, str) and isinstance(logging.getLevelName(level.upper()), int):
@@ -61,4 +52,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", "")
     logger.info("Invocation %s: %d calls of job %s-%s", request_id, len(event.get("call_ids") or ()),
                 event.get("executor_id"), event.get("job_id"))
-    return handle_payload(_without_credentials(event), deadline=invocation_deadline(context))
+    return handle_payload(_without_credentials(event), deadline=_deadline(context))

@@ -19,18 +19,16 @@ metadata (Python and lithops versions) is kept in storage at
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
 import queue
 import re
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,12 +37,23 @@ from lithops.errors import (
     InvocationError,
     InvocationThrottledError,
     LithopsError,
-    RuntimeMismatchError,
-    StorageNoSuchKeyError,
+)
+from lithops.runtimes import (
+    Archive,
+    RuntimeMeta,
+    RuntimeStore,
+    client_python_version,
+    core_version,
+    dependencies_archive,
+    lithops_archive,
+    requirements_archive,
+    runtime_object_key,
+    sha256_b64,
+    update_command,
 )
 from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
+from lithops.worker import WORKER_ENV
 
-from lithops_aws import _lambda_package
 from lithops_aws.config import (
     ACCESS_KEY_ID,
     CONFIG_PROFILE,
@@ -61,6 +70,12 @@ logger = logging.getLogger(__name__)
 
 BACKEND = "aws_lambda"
 DEFAULT_RUNTIME = "default"
+#: The distribution whose entry point module is the handler of every zip runtime.
+DISTRIBUTION = "lithops-aws"
+#: The Lambda handler of every zip runtime.
+HANDLER = "lithops_aws.entry_point.handler"
+#: pip ``--platform`` tags of the Lambda architectures.
+LAMBDA_PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 #: Largest event of an asynchronous (``Event``) invocation that Lambda accepts.
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 #: Larger archives go through S3 (``S3Bucket``/``S3Key``) instead of the request body.
@@ -123,13 +138,18 @@ def _is_image(runtime: str) -> bool:
     return ".dkr.ecr." in runtime or ("/" in runtime and ":" in runtime.rsplit("/", 1)[-1])
 
 
-def lithops_version() -> str:
-    """The version of lithops-core installed on this client."""
-    return metadata.version("lithops-core")
+@functools.cache
+def function_zip() -> Archive:
+    """The function archive: lithops-core and lithops-aws as installed on this client."""
+    return lithops_archive(DISTRIBUTION)
 
 
-def client_python() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
+@functools.cache
+def client_dependencies_layer() -> Archive:
+    """A layer (files under ``python/``) with the pure-Python files of lithops' third-party
+    dependencies, from this client: it runs on both Lambda architectures. Built once per process
+    (it takes a few seconds)."""
+    return dependencies_archive(DISTRIBUTION, prefix="python/")
 
 
 class _EmulatorSlots:
@@ -202,10 +222,7 @@ class LambdaBackend:
                 self._session.client("lambda", region_name=self.region, endpoint_url=str(url), config=invoke)
                 for url in self.config["invoke_endpoints"]
             ])
-        # (runtime, memory) -> function name; plain dict operations are atomic across threads.
-        self._functions: dict[tuple[str, int], str] = {}
-        self._refused: dict[tuple[str, int], RuntimeMismatchError] = {}
-        self._deploy_lock = threading.Lock()
+        self._runtimes = RuntimeStore(context.storage, context.bucket, BACKEND)
 
     def __repr__(self) -> str:
         return f"<LambdaBackend runtime={self.runtime_name!r} at {self.endpoint or 'AWS ' + self.region}>"
@@ -223,7 +240,7 @@ class LambdaBackend:
         """The Lambda function of ``runtime_name`` at ``memory`` MiB."""
         slug = _slug(runtime_name.rsplit("/", 1)[-1])
         if runtime_name == DEFAULT_RUNTIME:
-            slug = f"default-py{client_python().replace('.', '')}"
+            slug = f"default-py{client_python_version().replace('.', '')}"
         name = f"lithops-{slug}-{memory}mb"
         if len(name) > 64 or _is_image(runtime_name):
             digest = hashlib.sha256(runtime_name.encode()).hexdigest()[:8]
@@ -233,30 +250,12 @@ class LambdaBackend:
     def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:
         return f"{self.region}/{self.function_name(runtime_name, runtime_memory or self.memory)}"
 
-    def _meta_key(self, runtime_name: str, memory: int) -> str:
-        from lithops.keys import runtime_meta_key
-
-        return runtime_meta_key(BACKEND, self.get_runtime_key(runtime_name, memory))
-
     def _build_key(self, runtime_name: str) -> str:
-        from lithops.keys import runtime_meta_key
-
-        return runtime_meta_key(BACKEND, f"{self.region}/build/{_slug(runtime_name)}")
+        """The runtime key of a built runtime's record (its layers or image)."""
+        return f"{self.region}/build/{_slug(runtime_name)}"
 
     def _rebuild_command(self, runtime_name: str) -> str:
-        return f"lithops runtime update {runtime_name} -b aws_lambda -s {self.context.storage_backend}"
-
-    # storage records
-    def _read_json(self, key: str) -> dict[str, Any] | None:
-        try:
-            data = self.context.storage.get_object(self.context.bucket, key)
-        except StorageNoSuchKeyError:
-            return None
-        record: dict[str, Any] = json.loads(data)
-        return record
-
-    def _write_json(self, key: str, record: Mapping[str, Any]) -> None:
-        self.context.storage.put_object(self.context.bucket, key, json.dumps(record, indent=1).encode())
+        return update_command(BACKEND, runtime_name, self.context.storage_backend)
 
     # runtime info
     def get_runtime_info(self) -> RuntimeInfo:
@@ -266,56 +265,38 @@ class LambdaBackend:
         at the first invocation (:class:`RuntimeMismatchError`, with the command that updates it),
         so that ``lithops runtime update`` itself can still read this information.
         """
-        meta = self._runtime_meta(self.runtime_name, self.memory)
-        mismatch = self._version_mismatch(self.runtime_name, self.memory, meta)
-        if mismatch is not None:
-            logger.warning("%s", mismatch)
+        meta = self._runtimes.load(self.get_runtime_key(self.runtime_name, self.memory))
+        if meta is None:
+            meta = self._resolve(self.runtime_name, self.memory)
+        else:
+            mismatch = meta.mismatch(self._rebuild_command(self.runtime_name))
+            if mismatch is not None:
+                logger.warning("%s", mismatch)
         return RuntimeInfo(runtime_name=self.runtime_name, runtime_memory=self.memory,
                            runtime_timeout=self.timeout,
                            max_workers=int(self.config.get("max_workers") or 1000),
-                           python_version=str(meta["python_version"]),
-                           lithops_version=str(meta["lithops_version"]))
+                           python_version=meta.python_version, lithops_version=meta.lithops_version)
 
-    def _runtime_meta(self, runtime_name: str, memory: int) -> dict[str, Any]:
-        meta = self._read_json(self._meta_key(runtime_name, memory))
-        if meta is None:
-            logger.info("Runtime %s (%d MiB) is not deployed in %s: deploying it", runtime_name, memory, self.region)
-            meta = self.deploy_runtime(runtime_name, memory, self.timeout)
-        return meta
-
-    def _version_mismatch(self, runtime_name: str, memory: int, meta: Mapping[str, Any]) -> RuntimeMismatchError | None:
-        client = lithops_version()
-        if meta.get("lithops_version") == client:
-            return None
-        return RuntimeMismatchError(
-            f"The aws_lambda runtime {runtime_name!r} ({memory} MiB, function {meta.get('function_name')})"
-            f" was deployed with lithops {meta.get('lithops_version')}, this client runs lithops {client}."
-            f" Update it with: {self._rebuild_command(runtime_name)}"
-            " (for a container image runtime, rebuild the image with this lithops version first)."
-        )
-
-    def _function_for(self, runtime_name: str, memory: int) -> str:
-        """The function running ``runtime_name`` at ``memory`` MiB, deployed when missing.
+    def _resolve(self, runtime_name: str, memory: int) -> RuntimeMeta:
+        """The runtime's record, deployed once when missing (or, for the default runtime, when the
+        client's lithops files changed under the same version).
 
         Raises:
-            RuntimeMismatchError: the function runs another lithops version.
+            RuntimeMismatchError: the function runs another lithops or Python version.
         """
-        key = (runtime_name, memory)
-        function = self._functions.get(key)
-        if function is not None:
-            return function
-        with self._deploy_lock:  # one deployment per (runtime, memory), whatever the number of threads
-            if key in self._refused:
-                raise self._refused[key]
-            function = self._functions.get(key)
-            if function is None:
-                meta = self._runtime_meta(runtime_name, memory)
-                mismatch = self._version_mismatch(runtime_name, memory, meta)
-                if mismatch is not None:
-                    self._refused[key] = mismatch
-                    raise mismatch
-                function = self._functions[key] = str(meta["function_name"])
-        return function
+        def deploy() -> RuntimeMeta:
+            logger.info("Runtime %s (%d MiB) is not deployed in %s: deploying it", runtime_name, memory, self.region)
+            return self._deploy(runtime_name, memory, self.timeout)
+
+        content = function_zip().sha256 if runtime_name == DEFAULT_RUNTIME else None
+        fix = self._rebuild_command(runtime_name)
+        if runtime_name != DEFAULT_RUNTIME:
+            fix += " (for a container image runtime, rebuild the image with this lithops version first)"
+        return self._runtimes.resolve(self.get_runtime_key(runtime_name, memory), deploy, fix, content_sha256=content)
+
+    def _function_for(self, runtime_name: str, memory: int) -> str:
+        """The function running ``runtime_name`` at ``memory`` MiB, deployed when missing."""
+        return str(self._resolve(runtime_name, memory).details["function_name"])
 
     # invocation
     def payload(self, batch: CallBatch) -> bytes:
@@ -377,7 +358,7 @@ class LambdaBackend:
             if code in _TOO_LARGE or status == 413:
                 return self._too_large(batch, size)
             if code == "ResourceNotFoundException":
-                self._functions.pop((batch.runtime_name, int(batch.runtime_memory or self.memory)), None)
+                self._runtimes.forget(self.get_runtime_key(batch.runtime_name, int(batch.runtime_memory or self.memory)))
                 return InvocationError(
                     f"The Lambda function {function} of runtime {batch.runtime_name!r} does not exist in"
                     f" {self.region}. Deploy it again: {self._rebuild_command(batch.runtime_name)}")
@@ -433,18 +414,18 @@ class LambdaBackend:
     def _runtime_spec(self, runtime_name: str) -> dict[str, Any]:
         """What the runtime is made of: a zip and layers, or a container image."""
         if runtime_name == DEFAULT_RUNTIME:
-            return {"kind": "zip", "python_version": client_python(), "layers": None}
-        built = self._read_json(self._build_key(runtime_name))
+            return {"kind": "zip", "python_version": client_python_version(), "layers": None}
+        built = self._runtimes.load_record(self._build_key(runtime_name))
         if built is not None:
             return built
         if _is_image(runtime_name):
-            return {"kind": "image", "image_uri": runtime_name, "python_version": client_python()}
+            return {"kind": "image", "image_uri": runtime_name, "python_version": client_python_version()}
         raise ConfigError(
             f"The aws_lambda runtime {runtime_name!r} was never built. Build it first: lithops runtime build"
             f" -b aws_lambda -f requirements.txt {runtime_name} (or use runtime 'default')."
         )
 
-    def _layer_arn(self, layer: _lambda_package.DependencyLayer, layer_name: str, python_version: str) -> str:
+    def _layer_arn(self, layer: Archive, layer_name: str, python_version: str) -> str:
         """The ARN of a version of ``layer_name`` holding exactly ``layer``, published when missing."""
         marker = f"lithops sha256:{layer.sha256}"
         pages = self._lambda.get_paginator("list_layer_versions").paginate(LayerName=layer_name)
@@ -463,14 +444,12 @@ class LambdaBackend:
     def _code(self, archive: bytes, name: str) -> dict[str, Any]:
         if len(archive) <= DIRECT_UPLOAD_LIMIT or self.context.storage_backend != "aws_s3":
             return {"ZipFile": archive}
-        from lithops.keys import RUNTIMES_PREFIX
-
-        key = f"{RUNTIMES_PREFIX}/{BACKEND}/archives/{hashlib.sha256(archive).hexdigest()[:16]}-{name}"
+        key = runtime_object_key(BACKEND, f"archives/{hashlib.sha256(archive).hexdigest()[:16]}-{name}")
         self.context.storage.put_object(self.context.bucket, key, archive)
         return {"S3Bucket": self.context.bucket, "S3Key": key}
 
     def _default_layers(self, python_version: str) -> list[str]:
-        layer = _lambda_package.client_dependencies_layer()
+        layer = client_dependencies_layer()
         return [self._layer_arn(layer, f"lithops-deps-py{python_version.replace('.', '')}", python_version)]
 
     def deploy_runtime(self, runtime_name: str, memory: int | None, timeout: float) -> dict[str, Any]:
@@ -479,33 +458,41 @@ class LambdaBackend:
         Raises:
             ConfigError: no usable execution role, or a function of that name that is not lithops'.
         """
-        memory = int(memory or self.memory)
+        meta = self._deploy(runtime_name, int(memory or self.memory), timeout)
+        self._runtimes.save(meta)
+        return {**{k: v for k, v in meta.to_json().items() if k != "details"}, **meta.details}
+
+    def _deploy(self, runtime_name: str, memory: int, timeout: float) -> RuntimeMeta:
+        """Create or update the function; its record is saved by the caller."""
         function = self.function_name(runtime_name, memory)
         spec = self._runtime_spec(runtime_name)
         existing = self._get_function(function)
         if existing is not None:
             self._check_owned(function, existing)
         role = self._role_arn()
-        python_version = str(spec.get("python_version") or client_python())
-        version = lithops_version()
+        python_version = str(spec.get("python_version") or client_python_version())
+        version = core_version()
         settings: dict[str, Any] = {
             "Role": role, "Timeout": min(900, max(1, math.ceil(timeout))), "MemorySize": memory,
             "Description": f"lithops runtime {runtime_name} (lithops {version}, Python {python_version})",
             "Environment": {"Variables": {
                 **{str(k): str(v) for k, v in (self.config.get("env_vars") or {}).items()},
-                "LITHOPS_WORKER": "1", "LITHOPS_RUNTIME": runtime_name, "LITHOPS_VERSION": version,
+                WORKER_ENV: "1", "LITHOPS_RUNTIME": runtime_name, "LITHOPS_VERSION": version,
             }},
             "EphemeralStorage": {"Size": int(self.config.get("ephemeral_storage") or 512)},
             **self._network_settings(),
         }
         code: dict[str, Any]
+        content = ""
         if spec["kind"] == "image":
             code = {"ImageUri": spec["image_uri"]}
         else:
             layers = list(spec.get("layers") or self._default_layers(python_version))
-            settings.update(Runtime=f"python{python_version}", Handler=_lambda_package.HANDLER,
+            settings.update(Runtime=f"python{python_version}", Handler=HANDLER,
                             Layers=layers + list(self.config.get("layers") or []))
-            code = self._code(_lambda_package.function_zip(), f"{function}.zip")
+            archive = function_zip()
+            content = archive.sha256
+            code = self._code(archive.content, f"{function}.zip")
         if existing is None:
             arn = self._create_function(function, spec, settings, code, runtime_name, version)
         else:
@@ -513,13 +500,12 @@ class LambdaBackend:
         # Lambda retries a failed asynchronous invocation twice by default, which would run calls
         # again behind the client's back; retries are the user's choice (RetryingFunctionExecutor).
         self._lambda.put_function_event_invoke_config(FunctionName=function, MaximumRetryAttempts=0)
-        meta = {"runtime_name": runtime_name, "runtime_memory": memory, "runtime_timeout": settings["Timeout"],
-                "function_name": function, "function_arn": arn, "kind": spec["kind"], "region": self.region,
-                "python_version": python_version, "lithops_version": version}
-        self._write_json(self._meta_key(runtime_name, memory), meta)
-        self._functions[(runtime_name, memory)] = function
-        self._refused.pop((runtime_name, memory), None)
-        return meta
+        return RuntimeMeta(
+            backend=BACKEND, runtime_name=runtime_name, runtime_key=self.get_runtime_key(runtime_name, memory),
+            python_version=python_version, lithops_version=version, runtime_memory=memory,
+            runtime_timeout=settings["Timeout"], content_sha256=content,
+            details={"function_name": function, "function_arn": arn, "kind": spec["kind"], "region": self.region},
+        )
 
     def _network_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {}
@@ -569,7 +555,7 @@ class LambdaBackend:
                          code: Mapping[str, Any]) -> str:
         logger.info("Updating Lambda function %s", function)
         current = existing["Configuration"]
-        if "ZipFile" not in code or current.get("CodeSha256") != _lambda_package.sha256_b64(code["ZipFile"]):
+        if "ZipFile" not in code or current.get("CodeSha256") != sha256_b64(code["ZipFile"]):
             self._lambda.update_function_code(FunctionName=function, **code)
             self._wait(function, "function_updated_v2")
         self._lambda.update_function_configuration(FunctionName=function, **settings)
@@ -586,8 +572,8 @@ class LambdaBackend:
         Without ``file`` the runtime holds lithops' own dependencies only. The result is recorded in
         storage; ``deploy_runtime`` then makes functions of it.
         """
-        python_version = client_python()
-        version = lithops_version()
+        python_version = client_python_version()
+        version = core_version()
         if file is not None and Path(file).name.lower().startswith(("dockerfile", "containerfile")):
             from lithops_aws import _lambda_image
 
@@ -599,11 +585,12 @@ class LambdaBackend:
         else:
             layers = self._default_layers(python_version)
             if file is not None:
-                extra = _lambda_package.requirements_layer(file, python_version, self.architecture, extra_args)
+                extra = requirements_archive(file, python_version=python_version,
+                                             platforms=LAMBDA_PLATFORMS[self.architecture], extra_args=extra_args)
                 layers.append(self._layer_arn(extra, f"lithops-{_slug(runtime_name)[:50]}-deps", python_version))
             record = {"kind": "zip", "layers": layers}
         record.update(runtime_name=runtime_name, python_version=python_version, lithops_version=version)
-        self._write_json(self._build_key(runtime_name), record)
+        self._runtimes.save_record(self._build_key(runtime_name), record)
         logger.info("Runtime %s built (%s)", runtime_name, record["kind"])
 
     # listing and removal
@@ -640,8 +627,7 @@ class LambdaBackend:
             self._lambda.delete_function(FunctionName=function)
         except self._lambda.exceptions.ResourceNotFoundException:
             pass
-        self.context.storage.delete_object(self.context.bucket, self._meta_key(runtime_name, memory))
-        self._functions.pop((runtime_name, memory), None)
+        self._runtimes.delete(self.get_runtime_key(runtime_name, memory))
 
     def clean(self, all: bool = False) -> None:
         """With ``all``, delete every lithops function of this region; otherwise nothing is deployed per job."""

@@ -47,11 +47,10 @@ def lambda_bucket(moto_server: S3Server) -> str:
 def lambda_runtime(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> LambdaRuntime:
     with unavailable_is_skip():
         check_available()
-    from lithops_aws import _lambda_package
+    from lithops_aws.lambda_ import client_dependencies_layer, function_zip
 
     root: Path = tmp_path_factory.mktemp("lambda-runtime")
-    pythonpath = unpack_runtime(root, _lambda_package.function_zip(),
-                                [_lambda_package.client_dependencies_layer().content])
+    pythonpath = unpack_runtime(root, function_zip().content, [client_dependencies_layer().content])
     # The function's environment, as Lambda would set it from the execution role and region.
     env = {"AWS_ACCESS_KEY_ID": moto_server.access_key_id, "AWS_SECRET_ACCESS_KEY": moto_server.secret_access_key,
            "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}

@@ -16,8 +16,10 @@ import lithops
 import pytest
 from lambda_setup import REGION, boto3_client, make_config
 from lithops.errors import ConfigError, InvocationError, LithopsError, RuntimeMismatchError
+from lithops.runtimes import client_python_version as client_python
+from lithops.runtimes import core_version as lithops_version
 from lithops_aws import _lambda_image
-from lithops_aws.lambda_ import LambdaBackend, client_python, lithops_version
+from lithops_aws.lambda_ import LambdaBackend
 from lithops_testkit.emulators.moto import S3Server
 
 PY = client_python().replace(".", "")
@@ -211,7 +213,7 @@ class _RecordingRunner:
 
     def __call__(self, command: list[str], input: str | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         self.calls.append((command, input))
-        return subprocess.CompletedProcess(command, 0, "", "")
+        return subprocess.CompletedProcess(command, 0, "27.0.1" if command[1] == "info" else "", "")
 
 
 def test_image_runtime_control_plane(moto_server: S3Server, lambda_role: str, lambda_bucket: str,
@@ -226,8 +228,8 @@ def test_image_runtime_control_plane(moto_server: S3Server, lambda_role: str, la
     assert image.endswith("/lithops/imgrt:v1")
     assert ecr.describe_repositories(repositoryNames=["lithops/imgrt"])["repositories"]
     steps = [command[1] for command, _ in runner.calls]
-    assert steps == ["build", "login", "push"]
-    login, password = runner.calls[1]
+    assert steps == ["info", "build", "login", "push"]  # info: a Docker engine answers
+    login, password = runner.calls[2]
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     assert password == base64.b64decode(token).decode().partition(":")[2]
     assert password not in " ".join(login)  # the password goes through stdin only

@@ -45,6 +45,7 @@ from lithops.runtimes._records import (
     RuntimeStore,
     client_python_version,
     core_version,
+    runtime_object_key,
     update_command,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "lithops_archive",
     "manual_build_commands",
     "requirements_archive",
+    "runtime_object_key",
     "sha256_b64",
     "update_command",
     "write_build_context",

@@ -149,7 +149,7 @@ def _run(runner: Runner, command: Sequence[str], what: str, stdin: str | None = 
 
 def build_image(dockerfile: str | os.PathLike[str], image: str, *, platform: str | None = None,
                 extra_args: Sequence[str] = (), push: bool = True, login: RegistryLogin | None = None,
-                runner: Runner | None = None, docker: str | None = None) -> str:
+                runner: Runner | None = None, docker: str | None = None, hint: str = "") -> str:
     """Build ``dockerfile`` (its folder is the build context) as ``image`` and push it.
 
     Args:
@@ -161,6 +161,8 @@ def build_image(dockerfile: str | os.PathLike[str], image: str, *, platform: str
         login: registry credentials, for ``docker login`` before pushing.
         runner: runs the commands (``subprocess.run`` by default; tests pass a fake).
         docker: the docker command (found on ``PATH`` by default).
+        hint: another way out, added to the message when no Docker engine is here (a runtime
+            kind that needs none).
 
     Returns:
         ``image``.
@@ -179,7 +181,7 @@ def build_image(dockerfile: str | os.PathLike[str], image: str, *, platform: str
         raise RuntimeBuildError(
             f"Cannot build the image {image} here: {exc}. Build it on a machine with a Docker engine:\n"
             f"  {manual_build_commands(path, image, platform, extra_args, push)}\n"
-            "then configure the runtime as that image."
+            "then configure the runtime as that image." + (f" Or {hint}" if hint else "")
         ) from None
     logger.info("Building image %s from %s", image, path)
     build = [command, "build", *(["--platform", platform] if platform else []), "-t", image, "-f", str(path),

@@ -36,6 +36,11 @@ def client_python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def runtime_object_key(backend: str, name: str) -> str:
+    """A key under the backend's runtime prefix for other runtime objects (uploaded archives)."""
+    return f"{RUNTIMES_PREFIX}/{backend}/{name}"
+
+
 def update_command(backend: str, runtime_name: str, storage: str | None = None) -> str:
     """The command that rebuilds and redeploys a runtime for this client's versions."""
     command = f"lithops runtime update {runtime_name} -b {backend}"
@@ -117,7 +122,7 @@ class RuntimeStore:
         self.storage = storage
         self.bucket = bucket
         self.backend = backend
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._resolved: dict[str, RuntimeMeta] = {}
         self._refused: dict[str, RuntimeMismatchError] = {}
 
@@ -152,6 +157,10 @@ class RuntimeStore:
     def delete(self, runtime_key: str) -> None:
         """Remove the runtime's record (after deleting the runtime)."""
         self.storage.delete_object(self.bucket, self.key(runtime_key))
+        self.forget(runtime_key)
+
+    def forget(self, runtime_key: str) -> None:
+        """Drop what :meth:`resolve` remembers of the runtime (it was found missing, or changed)."""
         with self._lock:
             self._resolved.pop(runtime_key, None)
             self._refused.pop(runtime_key, None)
@@ -171,11 +180,12 @@ class RuntimeStore:
                 content_sha256: str | None = None) -> RuntimeMeta:
         """The runtime to invoke, deployed at most once by this client; refused when it does not match.
 
-        The runtime is deployed (``deploy()``, whose record is then saved) when no record exists,
-        or when ``content_sha256`` is given and differs from the recorded one: a runtime the client
-        builds itself (from its installed lithops) follows the client. A runtime whose content the
-        client does not know (``content_sha256=None``: built by the user) is refused instead when
-        it was made for another version. The answer is remembered: later calls cost nothing.
+        The runtime is deployed (``deploy()``, whose record is then saved) when no record exists.
+        A runtime made for another lithops or Python version is refused, not replaced: other
+        clients may still use it, and its owner decides (``fix_command``). A runtime of the same
+        versions whose content differs from ``content_sha256`` (the client's own archive changed,
+        as in development) is deployed again; ``None`` skips that check (a runtime the user
+        built). The answer is remembered: later calls cost nothing.
 
         Raises:
             RuntimeMismatchError: the runtime runs another lithops or Python version; the message
@@ -191,14 +201,14 @@ class RuntimeStore:
             if meta is not None:
                 return meta
             meta = self.load(runtime_key)
+            mismatch = meta.mismatch(fix_command) if meta is not None else None
+            if mismatch is not None:
+                self._refused[runtime_key] = mismatch
+                raise mismatch
             if meta is None or (content_sha256 is not None and meta.content_sha256 != content_sha256):
                 meta = deploy()
                 if content_sha256 is not None and not meta.content_sha256:
                     meta.content_sha256 = content_sha256
                 self.save_record(meta.runtime_key, meta.to_json())
-            mismatch = meta.mismatch(fix_command)
-            if mismatch is not None:
-                self._refused[runtime_key] = mismatch
-                raise mismatch
             self._resolved[runtime_key] = meta
             return meta
