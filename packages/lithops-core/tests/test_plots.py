@@ -28,14 +28,14 @@ T0 = 1_700_000_000.0
 def _future(call: int, submit: float, start: float, func_start: float, func_end: float, done: float,
             success: bool = True, job: str = "M000") -> ResponseFuture:
     future = ResponseFuture("exec", job, f"{call:05d}")
-    future._mark_invoked(T0 + submit)
+    future.mark_invoked(T0 + submit)
     status: dict[str, Any] = {"call_id": future.call_id, "success": success, "stats": {
         "worker_start_tstamp": T0 + start, "worker_func_start_tstamp": T0 + func_start,
         "worker_func_end_tstamp": T0 + func_end}}
     if not success:
         status.update(exc_type="ValueError", exc_message="bad", traceback="")
-    future._set_report(status, b"\x80\x05N." if success else None)
-    future._add_stats({"host_status_done_tstamp": T0 + done})
+    future.set_report(status, b"\x80\x05N." if success else None)
+    future.add_stats({"host_status_done_tstamp": T0 + done})
     return future
 
 

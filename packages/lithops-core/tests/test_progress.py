@@ -27,7 +27,7 @@ class FakeTerminal(io.StringIO):
 def _futures(count: int) -> list[ResponseFuture]:
     futures = [ResponseFuture("e", "M000", f"{i:05d}") for i in range(count)]
     for future in futures:
-        future._mark_invoked(time.time())
+        future.mark_invoked(time.time())
     return futures
 
 
@@ -35,7 +35,7 @@ def _finish(future: ResponseFuture, success: bool = True) -> None:
     status = {"call_id": future.call_id, "success": success, "stats": {}}
     if not success:
         status.update(exc_type="ValueError", exc_message="bad", traceback="")
-    future._set_report(status, b"\x80\x05K\x01." if success else None)
+    future.set_report(status, b"\x80\x05K\x01." if success else None)
 
 
 @pytest.fixture

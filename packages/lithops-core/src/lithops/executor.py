@@ -16,11 +16,11 @@ from typing import Any
 from lithops import keys, registry
 from lithops.config import default_config, find_config, public_section
 from lithops.errors import ConfigError, RuntimeMismatchError
-from lithops.future import ResponseFuture, StorageRef
+from lithops.future import ResponseFuture
 from lithops.futures_list import FuturesList
 from lithops.invoker import Invoker
 from lithops.job import auto_chunksize, bind_iterdata, make_batches, wants_obj
-from lithops.monitor import StorageMonitor
+from lithops.monitor import StorageMonitor, StorageRef
 from lithops.serialize import FunctionPackage, package_function, pickle_function
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
 from lithops.storage import Storage
@@ -146,6 +146,9 @@ class FunctionExecutor:
         self._packages: dict[tuple[bytes, tuple[str, ...] | None, tuple[str, ...]],
                              tuple[FunctionPackage, bytes]] = {}
         self._job_counter = 0
+        self._flags = _CallFlags()
+        # Object keys of the calls of jobs with an ``obj`` parameter (obj_reduce_by_key groups by them).
+        self._obj_keys: dict[tuple[str, str], str] = {}
         self._last_call = ""
         self._closed = False
         _live_executors.add(self)
@@ -230,7 +233,9 @@ class FunctionExecutor:
 
     def _create_futures(self, job_id: str, count: int) -> list[ResponseFuture]:
         ref = self._storage_ref
-        return [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref) for i in range(count)]
+        futures = [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref) for i in range(count)]
+        self._flags.add_job(keys.job_key(self.executor_id, job_id), count)
+        return futures
 
     def _submit(
         self,
@@ -272,7 +277,7 @@ class FunctionExecutor:
         for future, kwargs in zip(futures, bound):
             key_id = getattr(kwargs.get("obj"), "key_id", None)
             if key_id is not None:
-                future._obj_key = str(key_id)
+                self._obj_keys[(future.job_key, future.call_id)] = str(key_id)
         if not bound:
             return futures
         cfg = self.config["lithops"]
@@ -328,7 +333,7 @@ class FunctionExecutor:
         if partition_time is not None:
             job_stats["host_job_create_partitions_time"] = partition_time
         for future in futures:
-            future._add_stats(job_stats)
+            future.add_stats(job_stats)
         self._invoker.submit(job, futures, poll_storage=self._poll_storage)
         return futures
 
@@ -352,7 +357,7 @@ class FunctionExecutor:
             except BaseException as exc:
                 for target in outputs:
                     if not target.ready:
-                        target._fail(exc)
+                        target.fail(exc)
 
         def one_done(_: object) -> None:
             with lock:
@@ -362,7 +367,7 @@ class FunctionExecutor:
                 threading.Thread(target=run, name="lithops-deferred", daemon=True).start()
 
         for target in outputs:
-            target._invoked = True
+            target.mark_invoked()
         if not inputs:
             run()
         for future in inputs:
@@ -416,7 +421,7 @@ class FunctionExecutor:
                 raise ValueError("extra_args cannot be used when chaining jobs: return the extra values"
                                  " from the previous function instead.")
             for future in chained:
-                future._produce_output = False
+                self._flags.set(future, _CallFlags.CONSUMED)
             outputs = self._create_futures(self._next_job_id("M"), len(chained))
             self.futures.extend(outputs)
 
@@ -462,10 +467,10 @@ class FunctionExecutor:
                                exclude_modules=exclude_modules)
         self._last_call = "map_reduce"
         for future in map_futures:
-            future._produce_output = False
+            self._flags.set(future, _CallFlags.CONSUMED)
         groups: list[list[ResponseFuture]] = [list(map_futures)]
         if obj_reduce_by_key:
-            groups = _group_by_object(map_futures)
+            groups = _group_by_object(map_futures, self._obj_keys)
         outputs = self._create_futures(self._next_job_id("R"), len(groups))
         self.futures.extend(outputs)
         options = dict(extra_env=extra_env, runtime_memory=reduce_runtime_memory, timeout=timeout,
@@ -525,15 +530,15 @@ class FunctionExecutor:
         if isinstance(fs, ResponseFuture):
             futures = [fs]
         elif fs is None:
-            futures = [f for f in self.futures if not f._read]
+            futures = [f for f in self.futures if not self._flags.has(f, _CallFlags.READ)]
         else:
             futures = list(fs)
-        wanted = [f for f in futures if f._produce_output]
+        wanted = [f for f in futures if not self._flags.has(f, _CallFlags.CONSUMED)]
         results = get_result(wanted, throw_except=throw_except, timeout=timeout,
                              threadpool_size=threadpool_size, wait_dur_sec=wait_dur_sec,
                              show_progressbar=show_progressbar)
         for future in futures:
-            future._read = True
+            self._flags.set(future, _CallFlags.READ)
         if self.config["lithops"].get("data_cleaner") and not explicit:
             self.clean(futures, clean_cloudobjects=False)
         if isinstance(fs, ResponseFuture):
@@ -605,12 +610,40 @@ def _reduce_kwargs(reduce_function: Callable[..., Any], results: list[Any], extr
     return bind_iterdata(reduce_function, [(results,)], extra_args)[0]
 
 
-def _group_by_object(futures: Sequence[ResponseFuture]) -> list[list[ResponseFuture]]:
+def _group_by_object(futures: Sequence[ResponseFuture],
+                     obj_keys: Mapping[tuple[str, str], str]) -> list[list[ResponseFuture]]:
     groups: dict[str, list[ResponseFuture]] = {}
     for future in futures:
-        key = future._obj_key or ""
+        key = obj_keys.get((future.job_key, future.call_id), "")
         groups.setdefault(key, []).append(future)
     return list(groups.values())
+
+
+class _CallFlags:
+    """The executor's bookkeeping of its calls, one byte per call: READ (returned by a
+    ``get_result`` without futures) and CONSUMED (its result feeds another job: map_reduce,
+    chained jobs)."""
+
+    READ = 1
+    CONSUMED = 2
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, bytearray] = {}
+
+    def add_job(self, job_key: str, calls: int) -> None:
+        self._jobs[job_key] = bytearray(calls)
+
+    def set(self, future: ResponseFuture, flag: int) -> None:
+        index = int(future.call_id)
+        flags = self._jobs.get(future.job_key)
+        if flags is None or index >= len(flags):  # a future of another executor
+            flags = self._jobs[future.job_key] = (flags or bytearray()) + bytearray(index + 1 - len(flags or b""))
+        flags[index] |= flag
+
+    def has(self, future: ResponseFuture, flag: int) -> bool:
+        flags = self._jobs.get(future.job_key)
+        index = int(future.call_id)
+        return flags is not None and index < len(flags) and bool(flags[index] & flag)
 
 
 class LocalhostExecutor(FunctionExecutor):

@@ -1,8 +1,13 @@
 """``ResponseFuture``: the handle of one call; a ``concurrent.futures.Future``.
 
 Consumers call ``result``/``exception``/``add_done_callback`` (or Lithops' ``result(throw_except)``,
-``status()``, ``done``, ``success``...). Only executors and monitors complete futures, through
-:meth:`ResponseFuture._set_report`.
+``status()``, ``done``, ``success``...). Executors, invokers and monitors complete a future with
+:meth:`ResponseFuture.set_report` or :meth:`ResponseFuture.fail`, which both go through one method,
+``_complete``: the only place a future changes state, through the public ``set_result`` /
+``set_exception`` of ``concurrent.futures.Future``.
+
+This module imports nothing above it: a future that came back from a worker is completed by its
+:class:`ResultSource` (``lithops.monitor.StorageRef``, which unpickling brings along).
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ import concurrent.futures
 import pickle
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
+from lithops.errors import SerializationError
 from lithops.status import unpack_exception
 
+_Future = concurrent.futures.Future
+#: ``_value`` of a future whose call has not finished (or that was cancelled before invocation).
+_PENDING = object()
+#: ``_value`` of a successful call whose output is still in storage.
 _NOT_LOADED = object()
 
 # One condition for every ResponseFuture. A per-future condition costs ~1 KB; dropping it once the
@@ -26,6 +35,15 @@ _NOT_LOADED = object()
 # A shared re-entrant condition is never swapped; waiters re-check their own future's state
 # after each wake-up (see ``_wait_finished``).
 _SHARED_CONDITION = threading.Condition(threading.RLock())
+
+
+class _Failed:
+    """``_value`` of a failed call: the exception ``result()`` raises."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 class CallableBool:
@@ -52,18 +70,17 @@ class CallableBool:
         return repr(self._value)
 
 
-class StorageRef:
-    """Where a future's status and output can be read: a storage configuration (no secrets)."""
+class ResultSource(Protocol):
+    """Where a future that came back from a worker (a *detached* future: nobody in this process
+    invoked it) reads its status and output. ``lithops.monitor.StorageRef`` implements it."""
 
-    __slots__ = ("backend", "bucket", "config")
+    def watch(self, futures: list[ResponseFuture]) -> None:
+        """Complete ``futures`` when their statuses appear."""
+        ...
 
-    def __init__(self, backend: str, bucket: str, config: dict[str, Any]) -> None:
-        self.backend = backend
-        self.bucket = bucket
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[StorageRef], tuple[str, str, dict[str, Any]]]:
-        return (StorageRef, (self.backend, self.bucket, self.config))
+    def output_loader(self, future: ResponseFuture) -> Callable[[], bytes]:
+        """A loader of the finished ``future``'s output."""
+        ...
 
 
 _interned_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -83,29 +100,25 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     _condition = _SHARED_CONDITION
 
-    __slots__ = ("_call_status", "_invoked", "_obj_key", "_output_loader", "_produce_output", "_read",
-                 "_stat_keys", "_stat_values", "_storage_ref", "call_id", "executor_id", "job_id", "retries")
+    __slots__ = ("_call_status", "_invoked", "_output_loader", "_source", "_stat_keys", "_stat_values",
+                 "_value", "call_id", "executor_id", "job_id", "retries")
 
     def __init__(self, executor_id: str, job_id: str, call_id: str,
-                 storage_ref: StorageRef | None = None) -> None:
-        # concurrent.futures.Future.__init__ without its per-future condition (see _SHARED_CONDITION).
-        self._state = PENDING
-        self._result: Any = None
-        self._exception: BaseException | None = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Callable[[concurrent.futures.Future[Any]], object]] = []
+                 storage_ref: ResultSource | None = None) -> None:
+        super().__init__()
+        # The one departure from the public Future interface: every ResponseFuture shares one
+        # condition (see _SHARED_CONDITION) instead of the one Future.__init__ makes.
+        del self._condition
         self.executor_id = executor_id
         self.job_id = job_id
         self.call_id = call_id
-        self._storage_ref = storage_ref
+        self._source = storage_ref
+        self._value: Any = _PENDING
         self._call_status: dict[str, Any] | None = None
         self._output_loader: Callable[[], bytes] | None = None
         self._stat_keys: tuple[str, ...] = ()
         self._stat_values: tuple[Any, ...] = ()
         self._invoked = False
-        self._produce_output = True
-        self._read = False
-        self._obj_key: str | None = None
         self.retries = 0
 
     # identity
@@ -117,62 +130,59 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         return f"<ResponseFuture {self.job_key}/{self.call_id} {self._lithops_state()}>"
 
     def __reduce__(self) -> tuple[Callable[..., ResponseFuture], tuple[Any, ...]]:
-        status = self._status_record() if self._state == FINISHED else None
+        value = self._value
+        status = self._status_record() if value is not _PENDING else None
         output = None
-        if status is not None and self._exception is None and self._result is not _NOT_LOADED:
+        if status is not None and not isinstance(value, _Failed) and value is not _NOT_LOADED:
             # A finished future carries its value along: it may live nowhere else (inline output).
-            output = pickle.dumps(self._result, protocol=pickle.HIGHEST_PROTOCOL)
-        return (_rebuild, (self.executor_id, self.job_id, self.call_id, self._storage_ref, status, output))
-
-    def _detach(self) -> None:
-        """Forget the local channel: this future will be read from storage from now on."""
-        self._output_loader = None
+            output = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return (_rebuild, (self.executor_id, self.job_id, self.call_id, self._source, status, output))
 
     # state (Lithops names)
     def _lithops_state(self) -> str:
-        if self._state == FINISHED:
-            if self._exception is not None:
-                return "error"
-            return "success" if self._result is not _NOT_LOADED else "ready"
-        if self._state == RUNNING:
-            return "running"
-        return "invoked" if self._invoked else "new"
+        value = self._value
+        if value is _PENDING:
+            return "invoked" if self._invoked else "new"
+        if isinstance(value, _Failed):
+            return "error"
+        return "ready" if value is _NOT_LOADED else "success"
 
     @property
     def done(self) -> CallableBool:
-        return CallableBool(self._state == FINISHED)
+        return CallableBool(self._value is not _PENDING)
 
     @property
     def running(self) -> CallableBool:
-        return CallableBool(self._state == RUNNING)
+        """Invoked and not finished."""
+        return CallableBool(self._invoked and self._value is _PENDING)
 
     @property
     def ready(self) -> bool:
         """The call's status is known (its result may not be downloaded yet)."""
-        return self._state == FINISHED
+        return self._value is not _PENDING
 
     @property
     def success(self) -> bool:
-        return self._state == FINISHED and self._exception is None
+        value = self._value
+        return value is not _PENDING and not isinstance(value, _Failed)
 
     @property
     def error(self) -> bool:
-        return self._state == FINISHED and self._exception is not None
+        return isinstance(self._value, _Failed)
+
+    @property
+    def output_pending(self) -> bool:
+        """The call succeeded and its result is still to be read from storage."""
+        return self._value is _NOT_LOADED
 
     @property
     def stats(self) -> dict[str, Any]:
         """The call's stats (Lithops keys: ``host_submit_tstamp``, ``worker_func_exec_time``...)."""
         return dict(zip(self._stat_keys, self._stat_values))
 
-    def _add_stats(self, values: dict[str, Any]) -> None:
-        merged = dict(zip(self._stat_keys, self._stat_values))
-        merged.update(values)
-        self._stat_keys = _intern_keys(tuple(merged))
-        self._stat_values = tuple(merged.values())
-
     def _status_record(self) -> dict[str, Any]:
         record = {"executor_id": self.executor_id, "job_id": self.job_id, "call_id": self.call_id,
-                  "success": self._exception is None}
+                  "success": not isinstance(self._value, _Failed)}
         if self._call_status is not None:
             record.update(self._call_status)
         record["stats"] = self.stats
@@ -181,6 +191,17 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     @property
     def invoked(self) -> bool:
         return self._invoked
+
+    @property
+    def storage_ref(self) -> ResultSource | None:
+        """Where this call's status and output can be read when no channel of this process
+        delivers them (``None`` for futures that only travel on a direct channel)."""
+        return self._source
+
+    @property
+    def detached(self) -> bool:
+        """Came back from a worker and is not finished: only its storage can complete it."""
+        return self._source is not None and not self._invoked and self._value is _PENDING
 
     @property
     def logs(self) -> str:
@@ -203,11 +224,12 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         completion is pushed to the future, not polled by it.
         """
         throw_except, timeout = _split_timeout(throw_except, timeout)
-        if check_only and self._state != FINISHED:
+        if check_only and self._value is _PENDING:
             return None
         self._wait_status(timeout)
-        if throw_except and self._exception is not None:
-            raise self._exception
+        value = self._value
+        if throw_except and isinstance(value, _Failed):
+            raise value.error
         return self._status_record()
 
     def result(self, throw_except: bool = True, internal_storage: Any = None,  # type: ignore[override]
@@ -227,28 +249,23 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         """
         throw_except, timeout = _split_timeout(throw_except, timeout)
         self._wait_status(timeout)
-        if self._state != FINISHED:
+        value = self._value
+        if value is _PENDING:
             raise concurrent.futures.CancelledError(f"Call {self.job_key}/{self.call_id} was cancelled")
-        if self._exception is not None:
+        if isinstance(value, _Failed):
             if throw_except:
-                raise self._exception
-            return self._exception
-        if self._result is _NOT_LOADED:
-            self._load_result()
-        value = self._result
+                raise value.error
+            return value.error
+        if value is _NOT_LOADED:
+            value = self._load_result()
         if _is_futures(value):
-            from lithops.wait import get_result
-
-            return get_result(value, throw_except=throw_except, timeout=timeout, show_progressbar=False)
+            return _nested_results(value, throw_except, timeout)
         return value
 
     def _wait_status(self, timeout: float | None) -> None:
-        if self._state in (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED):
+        if self._value is not _PENDING or _Future.cancelled(self):
             return
-        if self._storage_ref is not None and self._output_loader is None and not self._invoked:
-            from lithops.monitor import watch_detached
-
-            watch_detached([self])
+        watch_detached([self])
         if not self._wait_finished(timeout):
             raise concurrent.futures.TimeoutError(
                 f"Call {self.job_key}/{self.call_id} did not finish within {timeout} s"
@@ -258,48 +275,67 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         """Wait until finished (or cancelled); False on timeout. The shared condition wakes every
         waiter on any completion, so the state is re-checked after each wake-up."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._condition:
-            while self._state not in (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED):
+        with _SHARED_CONDITION:
+            while self._value is _PENDING and not _Future.cancelled(self):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._condition.wait(left)
+                _SHARED_CONDITION.wait(left)
         return True
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The call's exception (None on success); waits for the call like :meth:`result`."""
         self._wait_status(timeout)
-        if self._state != FINISHED:
+        value = self._value
+        if value is _PENDING:
             raise concurrent.futures.CancelledError()
-        return self._exception
+        return value.error if isinstance(value, _Failed) else None
 
-    def _load_result(self) -> None:
+    def _load_result(self) -> Any:
         loader = self._output_loader
         if loader is None:
-            from lithops.monitor import output_loader
-
-            loader = output_loader(self)
-        data = loader()
-        self._result = pickle.loads(data)
-        self._add_stats({"host_result_done_tstamp": time.time(), "host_result_query_count": 1})
+            if self._source is None:
+                raise RuntimeError(f"No storage to read the result of {self!r} from")
+            loader = self._source.output_loader(self)
+        value = pickle.loads(loader())
+        self._value = value
+        self.add_stats({"host_result_done_tstamp": time.time(), "host_result_query_count": 1})
         self._output_loader = None
+        return value
 
-    # executor/monitor side
     def cancel(self) -> bool:
         """A call handed to a backend cannot be withdrawn: like a running stdlib future, False."""
-        if self._invoked:
-            return False
+        with _SHARED_CONDITION:
+            if self._invoked or self._value is not _PENDING:
+                return False
         return super().cancel()
 
-    def _mark_invoked(self, submit_time: float) -> None:
+    # For executors, invokers and monitors (not for users), as set_result/set_exception are for
+    # the executors of concurrent.futures.
+    def mark_invoked(self, submit_time: float | None = None) -> None:
+        """The call was handed to a backend (or will be, by a deferred job): it cannot be cancelled."""
         self._invoked = True
-        self._add_stats({"host_submit_tstamp": submit_time})
+        if submit_time is not None:
+            self.add_stats({"host_submit_tstamp": submit_time})
 
-    def _set_report(self, status: dict[str, Any], output: bytes | None,
-                    output_loader: Callable[[], bytes] | None = None) -> None:
-        """Complete the future from a call's status record (and output when it came along)."""
-        if self._state not in (PENDING, RUNNING):  # finished (or cancelled before invocation)
-            return
+    def add_stats(self, values: dict[str, Any]) -> None:
+        """Merge ``values`` into the call's stats."""
+        merged = dict(zip(self._stat_keys, self._stat_values))
+        merged.update(values)
+        self._stat_keys = _intern_keys(tuple(merged))
+        self._stat_values = tuple(merged.values())
+
+    def detach(self) -> None:
+        """Forget the local channel: this future will be read from storage from now on."""
+        self._output_loader = None
+
+    def set_report(self, status: dict[str, Any], output: bytes | None = None,
+                   output_loader: Callable[[], bytes] | None = None) -> bool:
+        """Complete the future from a call's status record, and its output when it came along
+        (else ``output_loader`` reads it when asked). The first report wins: returns False when
+        the future was already finished or cancelled."""
+        if self._value is not _PENDING:
+            return False
         stats = dict(status.get("stats") or {})
         stats.update(zip(self._stat_keys, self._stat_values))
         stats["host_status_done_tstamp"] = time.time()
@@ -311,58 +347,53 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         # Keep only what is not derivable: error details of failed calls, where outputs live.
         kept = {k: v for k, v in status.items()
                 if k not in ("stats", "executor_id", "job_id", "call_id", "success", "exception", "output")}
-        self._call_status = kept if (not success or kept.get("output_in_storage") or len(kept) > 1) else None
-        if success:
-            if output is not None:
-                try:
-                    value = pickle.loads(output)
-                except BaseException as exc:  # a class the client cannot import, a SystemExit...
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise
-                    from lithops.errors import SerializationError
+        call_status = kept if (not success or kept.get("output_in_storage") or len(kept) > 1) else None
+        if not success:
+            return self._complete(_Failed(unpack_exception(status)), stats, call_status)
+        if output is None:
+            return self._complete(_NOT_LOADED, stats, call_status, output_loader)
+        try:
+            value = pickle.loads(output)
+        except BaseException as exc:  # a class the client cannot import, a SystemExit...
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            error = SerializationError(
+                f"The result of call {self.job_key}/{self.call_id} cannot be unpickled on the"
+                f" client: {type(exc).__name__}: {exc}. Return plain data, or make the classes"
+                " it uses importable here."
+            )
+            error.__cause__ = exc
+            return self._complete(_Failed(error), stats, call_status)
+        stats["host_result_done_tstamp"] = time.time()
+        stats["host_result_query_count"] = 0  # the output came with the status
+        return self._complete(value, stats, call_status)
 
-                    error = SerializationError(
-                        f"The result of call {self.job_key}/{self.call_id} cannot be unpickled on the"
-                        f" client: {type(exc).__name__}: {exc}. Return plain data, or make the classes"
-                        " it uses importable here."
-                    )
-                    error.__cause__ = exc
-                    self._set_stats(stats)
-                    self._set_exception(error)
-                    return
-                stats["host_result_done_tstamp"] = time.time()
-                stats["host_result_query_count"] = 0  # the output came with the status
-                self._set_stats(stats)
-                self._set_value(value)
+    def fail(self, exc: BaseException) -> bool:
+        """Fail the call from the client side (lost, not invokable...). The first report wins."""
+        stats = dict(zip(self._stat_keys, self._stat_values))
+        stats["host_status_done_tstamp"] = time.time()
+        return self._complete(_Failed(exc), stats, {})
+
+    def _complete(self, value: Any, stats: dict[str, Any], call_status: dict[str, Any] | None,
+                  output_loader: Callable[[], bytes] | None = None) -> bool:
+        """The only place a future changes state; through the public Future interface."""
+        with _SHARED_CONDITION:
+            if self._value is not _PENDING or _Future.cancelled(self):
+                return False
+            self._stat_keys = _intern_keys(tuple(stats))
+            self._stat_values = tuple(stats.values())
+            self._call_status = call_status
+            self._output_loader = output_loader
+            self._value = value
+        # Outside the lock: set_result/set_exception run done-callbacks, which may block.
+        try:
+            if isinstance(value, _Failed):
+                _Future.set_exception(self, value.error)
             else:
-                self._output_loader = output_loader
-                self._set_stats(stats)
-                self._set_value(_NOT_LOADED)
-        else:
-            self._set_stats(stats)
-            self._set_exception(unpack_exception(status))
-
-    def _set_stats(self, stats: dict[str, Any]) -> None:
-        self._stat_keys = _intern_keys(tuple(stats))
-        self._stat_values = tuple(stats.values())
-
-    def _set_value(self, value: Any) -> None:
-        with self._condition:
-            if self._state == PENDING:
-                self._state = RUNNING
-        super().set_result(value)
-
-    def _set_exception(self, exc: BaseException) -> None:
-        with self._condition:
-            if self._state == PENDING:
-                self._state = RUNNING
-        super().set_exception(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        """Fail the call from the client side (lost, not invokable...)."""
-        self._call_status = {}
-        self._add_stats({"host_status_done_tstamp": time.time()})
-        self._set_exception(exc)
+                _Future.set_result(self, None)  # the value lives in _value (loaded lazily)
+        except concurrent.futures.InvalidStateError:  # cancelled meanwhile (never invoked)
+            return False
+        return True
 
 
 def _split_timeout(throw_except: Any, timeout: float | None) -> tuple[bool, float | None]:
@@ -379,9 +410,34 @@ def _is_futures(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, ResponseFuture) for v in value)
 
 
-def _rebuild(executor_id: str, job_id: str, call_id: str, storage_ref: StorageRef | None,
+def _nested_results(value: ResponseFuture | list[ResponseFuture], throw_except: bool,
+                    timeout: float | None) -> Any:
+    """The results of the futures a call returned (jobs it started), in order."""
+    futures = [value] if isinstance(value, ResponseFuture) else value
+    watch_detached(futures)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    results = []
+    for future in futures:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        results.append(future.result(throw_except=throw_except, timeout=left))
+    return results[0] if isinstance(value, ResponseFuture) else results
+
+
+def watch_detached(futures: Iterable[ResponseFuture]) -> None:
+    """Have the futures that came back from workers completed by their storage (their
+    :class:`ResultSource`); others are left alone."""
+    groups: dict[int, tuple[ResultSource, list[ResponseFuture]]] = {}
+    for future in futures:
+        source = future._source
+        if source is not None and future.detached:
+            groups.setdefault(id(source), (source, []))[1].append(future)
+    for source, group in groups.values():
+        source.watch(group)
+
+
+def _rebuild(executor_id: str, job_id: str, call_id: str, storage_ref: ResultSource | None,
              status: dict[str, Any] | None, output: bytes | None = None) -> ResponseFuture:
     future = ResponseFuture(executor_id, job_id, call_id, storage_ref)
     if status is not None:
-        future._set_report(status, output)
+        future.set_report(status, output)
     return future

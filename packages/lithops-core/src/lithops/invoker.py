@@ -77,7 +77,7 @@ class Invoker:
             self._futures[job.job_key] = futures
         submit_time = time.time()
         for future in futures:
-            future._mark_invoked(submit_time)
+            future.mark_invoked(submit_time)
         if poll_storage:
             self.monitor.track(futures, job.timeout + LOST_GRACE)
         if Capability.JOB in self.capabilities:
@@ -104,12 +104,12 @@ class Invoker:
                 if report.output is None and report.status.get("output_in_storage"):
                     loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
                 output = report.output if report.output is not None else report.status.pop("output", None)
-                future._set_report(report.status, output, loader)
+                future.set_report(report.status, output, loader)
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 logger.exception("The report of call %s/%s could not be applied", future.job_key, future.call_id)
-                future._fail(InvocationError(
+                future.fail(InvocationError(
                     f"The report of call {future.job_key}/{future.call_id} could not be read:"
                     f" {type(exc).__name__}: {exc}"))
 
@@ -147,7 +147,7 @@ class Invoker:
     def _fail_batch(batch: CallBatch, futures: list[ResponseFuture], error: Exception) -> None:
         logger.error("%s", error)
         for call_id in batch.call_ids:
-            futures[int(call_id)]._fail(error)
+            futures[int(call_id)].fail(error)
 
     def forget(self, job_keys: Sequence[str]) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ from typing import Any
 
 from lithops import keys
 from lithops.errors import StorageNoSuchKeyError, WorkerLostError
-from lithops.future import ResponseFuture, StorageRef
+from lithops.future import ResponseFuture
 from lithops.status import decode_status
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class StorageMonitor:
         status.setdefault("stats", {})["host_status_query_count"] = 1  # this one read
         self.stats.statuses += 1
         loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
-        future._set_report(status, status.pop("output", None), loader)
+        future.set_report(status, status.pop("output", None), loader)
 
     def _expire(self, watch: _JobWatch) -> None:
         if watch.deadline is None or time.monotonic() < watch.deadline:
@@ -203,12 +203,44 @@ class StorageMonitor:
                 try:  # one last look: it may have finished just now
                     self._complete_one(future)
                 except StorageNoSuchKeyError:
-                    future._fail(WorkerLostError(
+                    future.fail(WorkerLostError(
                         f"No status arrived for call {future.job_key}/{future.call_id} within its timeout:"
                         " the invocation was lost or its worker died without reporting. Check the"
                         " backend's logs (lithops logs get) and retry the call."
                     ))
         watch.pending.clear()
+
+
+class StorageRef:
+    """Where a future's status and output can be read: a storage configuration (no secrets).
+
+    The :class:`lithops.future.ResultSource` of futures that reach storage: a future that comes
+    back from a worker carries it (unpickling it imports this module) and is completed by
+    polling that storage.
+    """
+
+    __slots__ = ("backend", "bucket", "config")
+
+    def __init__(self, backend: str, bucket: str, config: dict[str, Any]) -> None:
+        self.backend = backend
+        self.bucket = bucket
+        self.config = config
+
+    def __reduce__(self) -> tuple[type[StorageRef], tuple[str, str, dict[str, Any]]]:
+        return (StorageRef, (self.backend, self.bucket, self.config))
+
+    def watch(self, futures: list[ResponseFuture]) -> None:
+        """Complete ``futures`` by polling this storage (one monitor per backend and bucket)."""
+        ident = (self.backend, self.bucket)
+        with _detached_lock:
+            monitor = _detached_monitors.get(ident)
+            if monitor is None:
+                monitor = _detached_monitors[ident] = StorageMonitor(storage_for_ref(self), self.bucket)
+        monitor.track(futures, None)
+
+    def output_loader(self, future: ResponseFuture) -> Callable[[], bytes]:
+        """A loader of the finished ``future``'s output from this storage."""
+        return stored_output_loader(storage_for_ref(self).storage_backend, self.bucket, future)
 
 
 _detached_monitors: dict[tuple[str, str], StorageMonitor] = {}
@@ -230,26 +262,6 @@ def storage_for_ref(ref: StorageRef) -> Any:
     return Storage(storage_config={"backend": ref.backend, "bucket": ref.bucket, ref.backend: section})
 
 
-def watch_detached(futures: Iterable[ResponseFuture]) -> None:
-    """Complete futures that came back from workers by polling their storage."""
-    by_ref: dict[tuple[str, str], list[ResponseFuture]] = {}
-    refs: dict[tuple[str, str], StorageRef] = {}
-    for future in futures:
-        ref = future._storage_ref
-        if ref is None or future.ready:
-            continue
-        ident = (ref.backend, ref.bucket)
-        by_ref.setdefault(ident, []).append(future)
-        refs[ident] = ref
-    for ident, group in by_ref.items():
-        with _detached_lock:
-            monitor = _detached_monitors.get(ident)
-            if monitor is None:
-                storage = storage_for_ref(refs[ident])
-                monitor = _detached_monitors[ident] = StorageMonitor(storage, ident[1])
-        monitor.track(group, None)
-
-
 def stored_output_loader(backend: Any, bucket: str, future: ResponseFuture) -> Callable[[], bytes]:
     """A loader of a finished call's ``output.pickle`` from ``bucket`` of a storage backend."""
     key = keys.output_key(future.job_key, future.call_id)
@@ -259,11 +271,3 @@ def stored_output_loader(backend: Any, bucket: str, future: ResponseFuture) -> C
         return data
 
     return load
-
-
-def output_loader(future: ResponseFuture) -> Callable[[], bytes]:
-    """A loader of a finished future's output, from the storage its reference names."""
-    ref = future._storage_ref
-    if ref is None:
-        raise RuntimeError(f"No storage to read the result of {future!r} from")
-    return stored_output_loader(storage_for_ref(ref).storage_backend, ref.bucket, future)

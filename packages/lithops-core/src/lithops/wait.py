@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lithops.future import ResponseFuture
+from lithops.future import ResponseFuture, watch_detached
 
 # The values of Lithops 3, for programs that store or compare them.
 ALWAYS = 0
@@ -27,16 +27,6 @@ def _as_list(fs: ResponseFuture | Iterable[ResponseFuture] | None) -> list[Respo
         return [fs]
     items = fs
     return list(items) if isinstance(items, list) else [f for f in items if isinstance(f, ResponseFuture)]
-
-
-def _watch(futures: list[ResponseFuture]) -> None:
-    """Make sure someone completes each future: futures that came back from a worker (detached)
-    are read from storage."""
-    detached = [f for f in futures if not f._invoked and f._storage_ref is not None and not f.ready]
-    if detached:
-        from lithops.monitor import watch_detached
-
-        watch_detached(detached)
 
 
 def wait(
@@ -66,7 +56,7 @@ def wait(
         show_progressbar: show a progress bar on a terminal (only when waiting for all).
     """
     futures = _as_list(fs)
-    _watch(futures)
+    watch_detached(futures)  # futures that came back from a worker are read from storage
     if return_when != ALWAYS and futures:
         mode = concurrent.futures.FIRST_COMPLETED if return_when == ANY_COMPLETED else concurrent.futures.ALL_COMPLETED
         if show_progressbar and return_when == ALL_COMPLETED:
@@ -87,9 +77,7 @@ def wait(
 
 
 def _download(futures: list[ResponseFuture], threadpool_size: int) -> None:
-    from lithops.future import _NOT_LOADED
-
-    pending = [f for f in futures if f.success and f._result is _NOT_LOADED]
+    pending = [f for f in futures if f.output_pending]
     if not pending:
         return
     if len(pending) == 1:

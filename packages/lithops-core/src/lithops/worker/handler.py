@@ -259,7 +259,7 @@ def _settle_nested_futures(result: Any) -> Any:
 
         wait(futures, throw_except=False, show_progressbar=False)
         for future in futures:
-            future._detach()
+            future.detach()
     return result
 
 
