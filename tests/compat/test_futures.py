@@ -108,7 +108,11 @@ def test_get_result_shapes(fexec: lithops.FunctionExecutor) -> None:
 
 def test_futures_chaining(fexec: lithops.FunctionExecutor) -> None:
     futures = fexec.map(double, [1, 2, 3])
-    assert futures.map(double).get_result() == [4, 8, 12]
+    assert futures.map(double) is futures  # Lithops 3: the list now holds the new job's futures
+    assert fexec.get_result(futures) == [4, 8, 12]
+    assert futures.map(double, sync=True).get_result() == [8, 16, 24]
+    assert futures.wait(show_progressbar=False)[1] == []
+    assert fexec.map(double, [1, 2]).map_reduce(double, total).get_result() == 12
     assert fexec.map(double, fexec.map(double, [1])).get_result() == [4]
     assert fexec.map_reduce(double, [1, 2, 3], total).get_result() == 12
     assert fexec.get_result(fexec.map_reduce(double, range(4), total)) == 12
