@@ -110,10 +110,13 @@ def tests_cross(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over the whole repository; every package at the version of ``VERSION``, with agreeing
-    ranges between packages and the repository's LICENSE (``tools/release/versions.py``)."""
+    ranges between packages and the repository's LICENSE (``tools/release/versions.py``); the
+    import rules (``tools/check_imports.py``: providers use only core's public interface, core
+    has no import cycle)."""
     session.install("ruff>=0.6", "tomli>=1; python_version < '3.11'")
     session.run("ruff", "check", ".")
     session.run("python", "tools/release/versions.py")
+    session.run("python", "tools/check_imports.py")
 
 
 @nox.session(python=PYTHON)

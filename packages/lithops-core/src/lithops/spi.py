@@ -16,14 +16,14 @@ and declare what they can do with ``capabilities``; core never probes with ``has
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
+from lithops.declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
 from lithops.keys import job_key, job_payload_key, runtime_meta_key
+from lithops.private_dir import private_dir
 from lithops.streams import PullStream
 
 __all__ = [
@@ -46,116 +46,10 @@ __all__ = [
     "S3ProtocolStorageBackend",
     "StorageBackend",
     "job_key",
+    "private_dir",
     "runtime_meta_key",
     "store_job_payload",
 ]
-
-
-class Capability(str, enum.Enum):
-    """Optional abilities a backend declares in its ``capabilities`` class attribute."""
-
-    #: Compute: ``invoke(batch)`` starts one remote invocation per batch of calls (FaaS).
-    FAAS = "faas"
-    #: Compute: ``invoke_job(job, sink)`` starts a whole job at once (batch systems, Ray, localhost).
-    JOB = "job"
-    #: Compute: results come back through ``sink`` (pipes, object refs) instead of storage polling.
-    DIRECT_RESULTS = "direct_results"
-    #: Compute: ``build_runtime`` builds custom runtimes (container images, layers).
-    RUNTIME_BUILD = "runtime_build"
-    #: Compute: ``runtime_memory`` is honoured per job.
-    MEMORY_CONFIG = "memory_config"
-    #: Compute: workers run on this host and may receive configuration through a private channel.
-    LOCAL_WORKERS = "local_workers"
-    #: Storage: ``get_object`` honours byte ranges without reading the whole object.
-    RANGE_GET = "range_get"
-    #: Storage: objects are visible to other machines (cloud object stores); localhost storage is not.
-    SHARED = "shared"
-
-
-class ConfigOption:
-    """One key of a configuration section, with its type, default and documentation.
-
-    Backends list their options in ``config_options``; core validates user configuration against
-    them and generates the configuration reference from them. ``secret`` options are masked in
-    ``repr``/logs and are never put into invocation payloads.
-    """
-
-    __slots__ = ("choices", "default", "doc", "name", "required", "secret", "types")
-
-    def __init__(
-        self,
-        name: str,
-        types: type | tuple[type, ...],
-        default: Any = None,
-        doc: str = "",
-        *,
-        choices: Sequence[Any] | None = None,
-        required: bool = False,
-        secret: bool = False,
-    ) -> None:
-        self.name = name
-        self.types = types if isinstance(types, tuple) else (types,)
-        self.default = default
-        self.doc = doc
-        self.choices = tuple(choices) if choices is not None else None
-        self.required = required
-        self.secret = secret
-
-    def __repr__(self) -> str:
-        return f"ConfigOption({self.name!r}, default={'***' if self.secret else self.default!r})"
-
-
-#: The timeout and retry options every backend that talks to a remote service accepts, with the
-#: same names and meaning everywhere (a shared convention, see the "Timeouts" docs page). A backend
-#: lists them in its ``config_options`` and builds its SDK clients from :class:`ClientTimeouts`.
-CLIENT_TIMEOUT_OPTIONS: tuple[ConfigOption, ...] = (
-    ConfigOption("connect_timeout", (int, float), 5,
-                 "Seconds to wait for a connection to the service before retrying."),
-    ConfigOption("read_timeout", (int, float), 15,
-                 "Seconds to wait for each read of an answer (not the whole transfer) before retrying."),
-    ConfigOption("retries", int, 3,
-                 "Attempts per request (the first one included) on timeouts, dropped connections,"
-                 " throttling and 5xx answers."),
-)
-
-
-@dataclass(frozen=True)
-class ClientTimeouts:
-    """The values of :data:`CLIENT_TIMEOUT_OPTIONS` in one backend section.
-
-    Attributes:
-        connect: seconds to wait for a connection.
-        read: seconds to wait for each read of an answer.
-        attempts: attempts per request, the first one included (at least 1).
-    """
-
-    connect: float = 5.0
-    read: float = 15.0
-    attempts: int = 3
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ClientTimeouts:
-        """The timeouts of a (validated) backend section; missing keys take the defaults."""
-        def number(key: str, default: float) -> float:
-            value = config.get(key)
-            return float(value) if value is not None else default
-
-        attempts = config.get("retries")
-        return cls(number("connect_timeout", cls.connect), number("read_timeout", cls.read),
-                   max(1, int(attempts)) if attempts is not None else cls.attempts)
-
-    @property
-    def worst_case(self) -> float:
-        """Seconds one request can take at most against a silent endpoint (no backoff counted)."""
-        return self.attempts * (self.connect + self.read)
-
-
-class ObjectInfo(TypedDict):
-    """One entry of a listing, with the names Lithops and boto3 use."""
-
-    Key: str
-    Size: int
-    LastModified: datetime
 
 
 @dataclass(slots=True)

@@ -229,12 +229,12 @@ class GoogleFaasBackend:
         return f"{self.project}/{self.region}/{self.function_name(runtime_name, runtime_memory or self.memory)}"
 
     def _meta_key(self, runtime_name: str, memory: int) -> str:
-        from lithops.keys import runtime_meta_key
+        from lithops.spi import runtime_meta_key
 
         return runtime_meta_key(self.name, self.get_runtime_key(runtime_name, memory))
 
     def _build_key(self, runtime_name: str) -> str:
-        from lithops.keys import runtime_meta_key
+        from lithops.spi import runtime_meta_key
 
         return runtime_meta_key(self.name, f"{self.project}/build/{_slug(runtime_name)}")
 
@@ -382,9 +382,9 @@ class GoogleFaasBackend:
                 f" section (the executor uses {self.context.storage_backend!r}).")
         build = self._build_record(runtime_name)
         archive = _source.source_archive(tuple(build.get("requirements") or ()))
-        from lithops.keys import RUNTIMES_PREFIX
+        from lithops.runtimes import runtime_object_key
 
-        key = f"{RUNTIMES_PREFIX}/{self.name}/sources/{hashlib.sha256(archive).hexdigest()[:20]}.zip"
+        key = runtime_object_key(self.name, f"sources/{hashlib.sha256(archive).hexdigest()[:20]}.zip")
         self.context.storage.put_object(self.context.bucket, key, archive)
         return self.context.bucket, key, build
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.private_dir import private_dir
-from lithops.spi import Capability, ConfigOption, ObjectInfo
+from lithops.spi import Capability, ConfigOption, ObjectInfo, private_dir
 
 _COPY_BLOCK = 1 << 20
 _TMP_DIR = ".lithops-tmp"
