@@ -5,6 +5,8 @@
 - :mod:`lithops_testkit.emulators.redis`: ``redis-server``.
 - :mod:`lithops_testkit.emulators.azurite`: Azurite (Azure Blob, Queue and Table storage).
 - :mod:`lithops_testkit.emulators.fake_gcs`: fake-gcs-server (Cloud Storage).
+- :mod:`lithops_testkit.emulators.k8s`: a Kubernetes API server (kmock, gaps filled; in a thread),
+  with :mod:`lithops_testkit.emulators.kubelet_lite` playing the Job controller and the kubelet.
 
 Each module has a context manager (usable from benchmarks and scripts) and a session-scoped pytest
 fixture a ``conftest.py`` imports. A provider adds its emulator as a module here, built on
