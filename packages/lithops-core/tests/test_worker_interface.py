@@ -16,7 +16,7 @@ from lithops import keys
 from lithops.errors import FunctionTimeoutError, WorkerCrashError, WorkerOutOfMemoryError
 from lithops.job import make_batches
 from lithops.serialize import package_function
-from lithops.spi import ComputeContext, JobSpec, job_key, store_job_payload
+from lithops.spi import CallBatch, ComputeContext, JobSpec, job_key, store_job_payload
 from lithops.status import decode_status, unpack_exception
 from lithops.storage import Storage
 from lithops.worker import (
@@ -30,6 +30,7 @@ from lithops.worker import (
     mark_worker_process,
     returncode_status,
     run_job_index,
+    unreported_calls,
     write_report,
 )
 
@@ -151,6 +152,27 @@ def test_python_m_lithops_worker_run_job_as_an_array_task(tmp_path: Path) -> Non
                              env={k: v for k, v in env.items() if k != "LITHOPS_JOB_PAYLOAD"},
                              capture_output=True, text=True, timeout=300, check=False)
     assert missing.returncode == 2 and "LITHOPS_JOB_PAYLOAD" in missing.stderr
+
+
+def test_run_job_index_with_fewer_tasks_than_batches(tmp_path: Path) -> None:
+    """One task of one (``--tasks 1``) runs every batch, reading the payload once."""
+    _, reference = _stored_job(tmp_path)
+    summary = run_job_index(reference, 0, tasks=1)
+    assert summary == {"executor_id": "ex2", "job_id": "A001",
+                       "calls": {"00000": True, "00001": True, "00002": False}}
+    with pytest.raises(ValueError, match="at least 1"):
+        run_job_index(reference, 0, tasks=0)
+
+
+def test_unreported_calls_lists_the_calls_without_status(tmp_path: Path) -> None:
+    storage, reference = _stored_job(tmp_path)
+    record = json.loads(storage.storage_backend.get_object(storage.bucket, json.loads(reference)["key"]))
+    first, second = (CallBatch.from_json(b) for b in record["batches"])
+    env = WorkerEnvironment()
+    assert unreported_calls(first, env) == ["00000", "00001"]
+    run_job_index(reference, 0)
+    assert unreported_calls(first, env) == []
+    assert unreported_calls(second, env) == ["00002"]
 
 
 def test_job_index_from_env() -> None:

@@ -4,7 +4,8 @@ A FaaS entry point calls :func:`handle_payload` with the invocation's payload
 (``CallBatch.to_json()``); a batch-system task runs ``python -m lithops.worker run-job`` (or
 :func:`run_job_index`). Runtimes that run calls their own way (a process pool, Ray tasks) use
 :class:`WorkerEnvironment` with :func:`run_batch`, and report calls whose worker died with
-:func:`failed_call_status` + :func:`describe_exit` + :func:`write_report`.
+:func:`failed_call_status` + :func:`describe_exit` + :func:`write_report` (a batch-job backend
+that sees a task die finds the calls it left with :func:`unreported_calls`).
 
 Every runtime marks its worker processes (:func:`mark_worker_process`, or :data:`WORKER_ENV` set
 to ``"1"`` in the environment it deploys), so that executors created inside a call report through
@@ -18,7 +19,13 @@ from typing import Any
 from lithops.spi import CallBatch
 from lithops.status import pack_exception
 from lithops.worker.array_job import INDEX_ENVS, JOB_PAYLOAD_ENV, job_index_from_env, run_job_index
-from lithops.worker.handler import WorkerEnvironment, failed_call_status, run_batch, write_report
+from lithops.worker.handler import (
+    WorkerEnvironment,
+    failed_call_status,
+    run_batch,
+    unreported_calls,
+    write_report,
+)
 from lithops.worker.isolation import describe_exit, invocation_deadline, returncode_status, run_batch_isolated
 from lithops.worker.marker import WORKER_ENV, in_worker_process, mark_worker_process
 
@@ -39,6 +46,7 @@ __all__ = [
     "run_batch",
     "run_batch_isolated",
     "run_job_index",
+    "unreported_calls",
     "write_report",
 ]
 

@@ -7,7 +7,9 @@ runs::
     python -m lithops.worker run-job
 
 with the stored reference in ``LITHOPS_JOB_PAYLOAD`` and its array index in one of
-:data:`INDEX_ENVS` (the first one set wins), or calls :func:`run_job_index` itself.
+:data:`INDEX_ENVS` (the first one set wins), or calls :func:`run_job_index` itself. A backend that
+starts fewer tasks than batches (tasks cost more than calls: a pod, a container) adds
+``--tasks T``: task ``i`` then runs batches ``i``, ``i + T``, ``i + 2T``...
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ def _load_payload(reference: str) -> dict[str, Any]:
 
 
 def run_job_index(reference: str | None = None, index: int | None = None, isolate: bool = True,
-                  deadline: float | None = None) -> dict[str, Any]:
-    """Run batch ``index`` of a stored job, reporting each call to storage.
+                  deadline: float | None = None, tasks: int | None = None) -> dict[str, Any]:
+    """Run batch ``index`` of a stored job (with ``tasks``: every ``tasks``-th batch from ``index``),
+    reporting each call to storage.
 
     Args:
         reference: what :func:`lithops.spi.store_job_payload` returned; by default the value of
@@ -76,9 +79,12 @@ def run_job_index(reference: str | None = None, index: int | None = None, isolat
         isolate: run each call in a forked child (timeouts, crashes and OOM kills fail one call).
         deadline: a ``time.monotonic()`` value no call may run past (see
             :func:`lithops.worker.invocation_deadline`).
+        tasks: how many tasks share the job, when there are fewer tasks than batches: this task
+            runs batches ``index``, ``index + tasks``, ``index + 2 * tasks``... one after another
+            (the payload is read once).
 
     Returns:
-        The summary :func:`lithops.worker.handle_payload` returns.
+        The summary :func:`lithops.worker.handle_payload` returns (of all the batches run).
 
     Raises:
         ValueError: no reference or index, or ``index`` is out of range.
@@ -94,13 +100,19 @@ def run_job_index(reference: str | None = None, index: int | None = None, isolat
     if not 0 <= index < len(batches):
         raise ValueError(f"Array index {index} is out of range: job {record['executor_id']}-{record['job_id']}"
                          f" has {len(batches)} batches (indexes 0 to {len(batches) - 1})")
-    logger.info("Task %d of job %s-%s: %d calls", index, record["executor_id"], record["job_id"],
-                len(batches[index]["call_ids"]))
-    return handle_payload(batches[index], isolate=isolate, deadline=deadline)
+    if tasks is not None and tasks < 1:
+        raise ValueError(f"--tasks must be at least 1, got {tasks}")
+    mine = range(index, len(batches), tasks) if tasks else range(index, index + 1)
+    logger.info("Task %d of job %s-%s: %d batches, %d calls", index, record["executor_id"], record["job_id"],
+                len(mine), sum(len(batches[i]["call_ids"]) for i in mine))
+    summary: dict[str, Any] = {"executor_id": record["executor_id"], "job_id": record["job_id"], "calls": {}}
+    for batch_index in mine:
+        summary["calls"].update(handle_payload(batches[batch_index], isolate=isolate, deadline=deadline)["calls"])
+    return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lithops.worker run-job [--payload REF] [--index N] [--no-isolate]``."""
+    """``python -m lithops.worker run-job [--payload REF] [--index N] [--tasks T] [--no-isolate]``."""
     from lithops.worker.marker import mark_worker_process
 
     parser = argparse.ArgumentParser(prog="python -m lithops.worker",
@@ -110,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_job.add_argument("--payload", default=None, help=f"job payload reference (default: ${JOB_PAYLOAD_ENV})")
     run_job.add_argument("--index", type=int, default=None,
                          help=f"array index (default: the first of {', '.join(INDEX_ENVS)} that is set)")
+    run_job.add_argument("--tasks", type=int, default=None,
+                         help="tasks sharing the job: run every TASKS-th batch from the index (default: one batch)")
     run_job.add_argument("--no-isolate", action="store_true", help="run calls in this process (no fork)")
     run_job.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -117,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     mark_worker_process()
     try:
-        summary = run_job_index(args.payload, args.index, isolate=not args.no_isolate)
+        summary = run_job_index(args.payload, args.index, isolate=not args.no_isolate, tasks=args.tasks)
     except ValueError as exc:
         logger.error("%s", exc)
         return 2

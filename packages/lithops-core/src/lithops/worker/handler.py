@@ -342,6 +342,17 @@ def write_report(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any
     put(keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b"", "done marker")
 
 
+def unreported_calls(batch: CallBatch, env: WorkerEnvironment) -> list[str]:
+    """The calls of ``batch`` with no status in storage yet (one listing of the job's records).
+
+    A backend that learns that a worker died (its pod was OOM-killed or deleted) fails these with
+    :func:`failed_call_status` + :func:`write_report`, leaving alone the calls that did report.
+    """
+    storage = env.batch_storage(batch)
+    listed = set(storage.list_keys(batch.storage["bucket"], keys.job_prefix(batch.job_key)))
+    return [call_id for call_id in batch.call_ids if keys.status_key(batch.job_key, call_id) not in listed]
+
+
 def write_call_logs(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any]) -> None:
     """Write what a call printed to ``logs.txt`` (for ``lithops logs get``); never fails the call."""
     try:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gzip
+import importlib.resources
 import itertools
 import json
 import re
@@ -444,25 +446,27 @@ class KubernetesEmulatorServer:
         """
         self._thread = threading.Thread(target=self._run, name="k8s-api-emulator", daemon=True)
         self._thread.start()
-        if not self._ready.wait(self._start_timeout) or self._failure is not None:
-            raise RuntimeError(f"The Kubernetes API emulator did not start within {self._start_timeout:g} s"
-                               f": {self._failure!r}")
+        if not self._ready.wait(self._start_timeout):
+            raise RuntimeError(f"The Kubernetes API emulator did not start within {self._start_timeout:g} s")
+        if self._failure is not None:
+            raise RuntimeError(f"The Kubernetes API emulator failed to start: {self._failure!r}") from self._failure
         for namespace in self._namespaces:
             self.create_namespace(namespace)
 
     def _run(self) -> None:
         try:
             asyncio.run(self._serve())
-        except BaseException as exc:  # reported to start() or logged by the thread machinery
+        except BaseException as exc:  # reported by start()
             self._failure = exc
             self._ready.set()
-            raise
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with self.api, kmock.Server(self.api, host="127.0.0.1") as server:
-            self.api.resources.load_bundled()
+            # kmock's load_bundled() uses a deprecated importlib API: read the same data directly.
+            bundled = importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes()
+            self.api.resources.load_data(gzip.decompress(bundled))
             self.port = int(server.port)
             self._ready.set()
             await self._stop.wait()

@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,12 @@ class _Fault:
     index: int | None
     after: float
     times: int
+    when: Callable[[], bool] | None = None
+
+    def due(self, started: float) -> bool:
+        if self.when is not None:
+            return self.when()
+        return time.monotonic() - started >= self.after
 
 
 @dataclass
@@ -172,7 +178,7 @@ class KubeletLite:
                 self._kill(pod)
 
     def inject(self, kind: str, selector: str = "", index: int | None = None, after: float = 0.0,
-               times: int = 1) -> None:
+               times: int = 1, when: Callable[[], bool] | None = None) -> None:
         """Play fault ``kind`` (one of :data:`FAULTS`) on the next pods of matching Jobs.
 
         Args:
@@ -181,11 +187,13 @@ class KubeletLite:
             index: only the pod of this completion index (``None``: any).
             after: seconds the process runs before ``OOMKilled``/``DeletePod`` strikes.
             times: how many pods it strikes.
+            when: instead of ``after``, strike once this returns true (checked at every
+                reconciliation, from kubelet-lite's thread).
         """
         if kind not in FAULTS:
             raise ValueError(f"Unknown fault {kind!r}: choose one of {', '.join(FAULTS)}")
         with self._lock:
-            self._faults.append(_Fault(kind, selector, index, after, times))
+            self._faults.append(_Fault(kind, selector, index, after, times, when))
         self._wake.set()
 
     def clear_faults(self) -> None:
@@ -216,7 +224,10 @@ class KubeletLite:
         for job in list(self._jobs.values()):
             for pod in list(job.pods.values()):
                 if pod.fault is not None and pod.process is not None and not pod.finished and pod.killed_for is None:
-                    wait = min(wait, max(0.0, pod.started + pod.fault.after - now))
+                    if pod.fault.when is not None:  # a condition: look again soon
+                        wait = min(wait, 0.1)
+                    else:
+                        wait = min(wait, max(0.0, pod.started + pod.fault.after - now))
         return wait
 
     def _api(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
@@ -308,7 +319,7 @@ class KubeletLite:
             return  # held Pending by a fault
         fault = pod.fault
         if (fault is not None and pod.killed_for is None and fault.kind in ("OOMKilled", "DeletePod")
-                and time.monotonic() - pod.started >= fault.after):
+                and fault.due(pod.started)):
             pod.killed_for = fault.kind
             if fault.kind == "DeletePod":
                 self._delete_pod(pod)
