@@ -79,9 +79,9 @@ class FuturesList(list[ResponseFuture]):
 
     def get_result(self, **kwargs: Any) -> Any:
         """The results of the last job of the chain (``FunctionExecutor.get_result``'s options)."""
-        futures = [f for f in self._all_futures() if f._produce_output]
         if self.executor is None:
             from lithops.wait import get_result
 
-            return get_result(futures, **kwargs)
-        return self.executor.get_result(futures, **kwargs)
+            return get_result(list(self), **kwargs)
+        # The executor leaves out the futures whose results fed a later job of the chain.
+        return self.executor.get_result(self._all_futures(), **kwargs)
