@@ -17,7 +17,7 @@ import pytest
 from fake_lambda import FORWARD, Answer, fake_lambda
 from lambda_emulator import Emulator
 from lambda_setup import REGION, boto3_client, make_config
-from lithops_aws.lambda_ import client_python
+from lithops.runtimes import client_python_version as client_python
 from lithops_testkit.api_suite import ApiSuite
 from lithops_testkit.compute_suite import ComputeBackendSuite, ThrottlingFactory
 from lithops_testkit.emulators.moto import S3Server
