@@ -14,6 +14,7 @@ The hierarchy is small on purpose::
     ├── RuntimeMismatchError        runtime built for another Python or lithops version
     ├── InvocationError             the provider refused an invocation
     │   └── InvocationThrottledError   retried with backoff by core
+    ├── CallCancelledError          a call ended by its executor's shutdown (Ctrl-C, an exception)
     ├── RemoteError                 a remote exception that could not be carried back as itself
     └── WorkerError                 a call whose worker did not return normally
         ├── FunctionTimeoutError    (also a TimeoutError)
@@ -99,6 +100,11 @@ class InvocationError(LithopsError):
 
 class InvocationThrottledError(InvocationError):
     """The provider throttled an invocation (HTTP 429, TooManyRequests). Core retries it with backoff."""
+
+
+class CallCancelledError(LithopsError):
+    """The call's executor shut down (Ctrl-C or an exception left its ``with`` block) before the
+    call finished: it was not started, or it was stopped."""
 
 
 class RemoteError(LithopsError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from lithops import keys, registry
 from lithops.config import default_config, find_config, public_section
-from lithops.errors import ConfigError, RuntimeMismatchError
+from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError
 from lithops.future import ResponseFuture
 from lithops.futures_list import FuturesList
 from lithops.invoker import Invoker
@@ -158,10 +158,25 @@ class FunctionExecutor:
     def __enter__(self) -> FunctionExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         # As in Lithops 3: leaving the block does not wait for calls nobody collected (a
         # straggler whose backup already won, calls of a failed block); they are stopped.
+        unfinished = [f for f in self.futures if not f.ready]
         self.close(wait_for_pending=False)
+        if not unfinished:
+            return
+        # Nobody can collect them any more: end them, so that nothing waits on them forever.
+        reason = "interrupted (Ctrl-C)" if exc_type is KeyboardInterrupt else (
+            f"left on {exc_type.__name__}" if exc_type is not None else "closed")
+        error = CallCancelledError(
+            f"Executor {self.executor_id} was {reason} before this call finished: it was cancelled"
+            " (not started) or stopped (running)."
+        )
+        for future in unfinished:
+            future.fail(error)
+        if exc_type is not None:
+            logger.warning("lithops: executor %s %s: %d unfinished calls cancelled or stopped, workers stopped",
+                           self.executor_id, reason, len(unfinished))
 
     def close(self, wait_for_pending: bool = True) -> None:
         """Wait for pending calls (unless told not to) and release the backend's warm resources.
