@@ -1,0 +1,123 @@
+"""The invocation queue of a runtime: one Azure Storage queue, plus its ``-poison`` queue.
+
+Messages are sent pre-encoded in base64 (what the Functions host and KEDA's queue scaler read);
+a batch too large for one message is stored in the executor's storage and the message points to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lithops.errors import InvocationError, InvocationThrottledError
+from lithops.spi import CallBatch, StorageBackend
+
+from lithops_azure._account import StorageAccount
+from lithops_azure._messages import MESSAGE_LIMIT, encode_message, payload_key, pointer_message
+
+__all__ = ["InvocationQueue", "POISON_SUFFIX"]
+
+logger = logging.getLogger(__name__)
+
+POISON_SUFFIX = "-poison"
+#: Messages live this long in the queue (seconds): long enough for any backlog, bounded anyway.
+MESSAGE_TTL = 7 * 24 * 3600
+
+
+def _transport(pool_size: int) -> Any:
+    """An HTTP transport with ``pool_size`` connections, so that invoking threads do not queue."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=True)
+
+
+class InvocationQueue:
+    """Sends invocation messages to one queue of a storage account.
+
+    Args:
+        account: the storage account.
+        name: the queue's name (3 to 63 lower-case letters, digits and hyphens).
+        pool_size: HTTP connections kept open (the number of invoking threads).
+    """
+
+    def __init__(self, account: StorageAccount, name: str, pool_size: int = 64) -> None:
+        self.account = account
+        self.name = name
+        self._service: Any = account.queue_service(transport=_transport(pool_size), retry_total=3,
+                                                   connection_timeout=20, read_timeout=60)
+        self._client: Any = self._service.get_queue_client(name)
+
+    def __repr__(self) -> str:
+        return f"<InvocationQueue {self.name!r} of account {self.account.name!r}>"
+
+    @property
+    def poison_name(self) -> str:
+        return f"{self.name}{POISON_SUFFIX}"
+
+    def ensure(self) -> None:
+        """Create the queue and its poison queue when missing."""
+        from azure.core.exceptions import ResourceExistsError
+
+        for name in (self.name, self.poison_name):
+            try:
+                self._service.create_queue(name)
+            except ResourceExistsError:
+                pass
+
+    def delete(self) -> None:
+        """Delete the queue and its poison queue (missing ones are fine)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for name in (self.name, self.poison_name):
+            try:
+                self._service.delete_queue(name)
+            except ResourceNotFoundError:
+                pass
+
+    def length(self) -> int:
+        """About how many messages wait in the queue (the count Azure reports)."""
+        return int(self._client.get_queue_properties().approximate_message_count or 0)
+
+    def send(self, batch: CallBatch, storage: StorageBackend, bucket: str) -> str:
+        """Enqueue ``batch``; return the message id.
+
+        Raises:
+            InvocationThrottledError: the account throttled the request (core retries it).
+            InvocationError: the queue is missing or the request failed.
+        """
+        text = encode_message(batch.to_json())
+        if len(text) > MESSAGE_LIMIT:
+            # A queue message holds at most 64 KiB: the batch goes to storage, the message points to it.
+            key = payload_key(batch.job_key, batch.call_ids[0])
+            storage.put_object(bucket, key, text.encode())
+            text = encode_message(pointer_message(key, batch.storage))
+        return self._send(text, batch)
+
+    def _send(self, text: str, batch: CallBatch) -> str:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+
+        try:
+            message = self._client.send_message(text, time_to_live=MESSAGE_TTL)
+        except ResourceNotFoundError as exc:
+            raise InvocationError(
+                f"The invocation queue {self.name!r} of storage account {self.account.name!r} does not exist:"
+                f" the runtime was deleted. Deploy it again (lithops runtime deploy) and retry job {batch.job_key}."
+            ) from exc
+        except HttpResponseError as exc:
+            if exc.status_code in (429, 500, 503):
+                raise InvocationThrottledError(
+                    f"Azure throttled a message to queue {self.name!r}: {exc.status_code} {exc.reason}") from exc
+            raise InvocationError(
+                f"Could not enqueue job {batch.job_key} into queue {self.name!r} of storage account"
+                f" {self.account.name!r}: {exc.status_code} {exc.reason}") from exc
+        except ServiceRequestError as exc:
+            raise InvocationError(
+                f"Cannot reach the Azure Queue service at {self.account.queue_endpoint} ({exc}) to invoke job"
+                f" {batch.job_key}. Check the network and the storage account configuration.") from exc
+        return str(message.id)
+
