@@ -99,6 +99,20 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lithops" / "azure_functions"
 
 
+#: Dependencies whose exact version must match the client's (what is pickled must unpickle).
+EXACT = ("cloudpickle",)
+
+
+def _compatible(pin: str) -> str:
+    """``name==1.2.3`` as ``name~=1.2`` (wheels of the client's exact release may not exist for the
+    platform), except for :data:`EXACT` dependencies."""
+    name, _, version = pin.partition("==")
+    parts = version.split(".")
+    if name.lower() in EXACT or len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        return pin
+    return f"{name}~={parts[0]}.{parts[1]}"
+
+
 def dependencies(python_version: str, extra_requirements: Sequence[str] = (),
                  extra_args: Sequence[str] = ()) -> bytes:
     """A zip of lithops' dependencies (and ``extra_requirements``), installed for the platform.
@@ -108,7 +122,7 @@ def dependencies(python_version: str, extra_requirements: Sequence[str] = (),
     """
     from lithops.runtimes import client_requirements, requirements_archive
 
-    lines = sorted(r for r in client_requirements(DISTRIBUTION)
+    lines = sorted(_compatible(r) for r in client_requirements(DISTRIBUTION)
                    if r.split("==")[0].lower() not in HOST_PROVIDED) + list(extra_requirements)
     text = "\n".join(lines) + "\n"
     digest = hashlib.sha256(f"{python_version}|{PLATFORMS}|{extra_args}|{text}".encode()).hexdigest()[:24]

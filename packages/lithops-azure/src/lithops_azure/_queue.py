@@ -10,12 +10,12 @@ import logging
 from typing import Any
 
 from lithops.errors import InvocationError, InvocationThrottledError
-from lithops.spi import CallBatch, StorageBackend
+from lithops.spi import CallBatch, ComputeContext, store_batch_payload
 
 from lithops_azure._account import StorageAccount
-from lithops_azure._messages import MESSAGE_LIMIT, encode_message, payload_key, pointer_message
+from lithops_azure._messages import MESSAGE_LIMIT, encode_message
 
-__all__ = ["InvocationQueue", "POISON_SUFFIX"]
+__all__ = ["POISON_SUFFIX", "InvocationQueue"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class InvocationQueue:
         """About how many messages wait in the queue (the count Azure reports)."""
         return int(self._client.get_queue_properties().approximate_message_count or 0)
 
-    def send(self, batch: CallBatch, storage: StorageBackend, bucket: str) -> str:
+    def send(self, batch: CallBatch, context: ComputeContext) -> str:
         """Enqueue ``batch``; return the message id.
 
         Raises:
@@ -93,9 +93,7 @@ class InvocationQueue:
         text = encode_message(batch.to_json())
         if len(text) > MESSAGE_LIMIT:
             # A queue message holds at most 64 KiB: the batch goes to storage, the message points to it.
-            key = payload_key(batch.job_key, batch.call_ids[0])
-            storage.put_object(bucket, key, text.encode())
-            text = encode_message(pointer_message(key, batch.storage))
+            text = encode_message(store_batch_payload(context, batch))
         return self._send(text, batch)
 
     def _send(self, text: str, batch: CallBatch) -> str:

@@ -18,9 +18,9 @@ import os
 import time
 from typing import Any
 
-from lithops_azure._messages import POINTER_FIELD, decode_message
+from lithops_azure._messages import decode_message
 
-__all__ = ["handle_message", "handle_poison_message", "load_batch_payload"]
+__all__ = ["TIMEOUT_SETTING", "handle_message", "handle_poison_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +38,10 @@ def _environment() -> Any:
     return _ENV
 
 
-def load_batch_payload(body: bytes | str) -> dict[str, Any]:
-    """The ``CallBatch`` JSON of a message, read from storage when the message is a pointer."""
-    message = decode_message(body)
-    pointer = message.get(POINTER_FIELD)
-    if not isinstance(pointer, dict):
-        return message
-    storage = pointer["storage"]
-    data = _environment().storage(storage["backend"], storage.get("bucket"), storage).get_object(
-        storage["bucket"], pointer["key"])
-    return decode_message(data)
+def _batch_json(body: bytes | str) -> dict[str, Any]:
+    from lithops.worker import load_batch_payload
+
+    return load_batch_payload(decode_message(body), _environment())
 
 
 def _deadline(started: float) -> float | None:
@@ -71,7 +65,7 @@ def handle_message(body: bytes | str, started: float | None = None) -> dict[str,
     from lithops.worker import handle_payload, mark_worker_process
 
     mark_worker_process()
-    payload = load_batch_payload(body)
+    payload = _batch_json(body)
     level = payload.get("log_level")
     if isinstance(level, str) and isinstance(logging.getLevelName(level.upper()), int):
         logging.getLogger("lithops").setLevel(level.upper())
@@ -88,20 +82,14 @@ def handle_poison_message(body: bytes | str, dequeue_count: int | None = None) -
         The ids of the calls reported as failed.
     """
     from lithops.errors import WorkerLostError
-    from lithops.keys import job_prefix, status_key
     from lithops.spi import CallBatch
-    from lithops.worker import failed_call_status, mark_worker_process, write_report
+    from lithops.worker import failed_call_status, mark_worker_process, unreported_calls, write_report
 
     mark_worker_process()
-    batch = CallBatch.from_json(load_batch_payload(body))
+    batch = CallBatch.from_json(_batch_json(body))
     env = _environment()
-    storage = env.batch_storage(batch)
-    bucket = batch.storage["bucket"]
-    reported = set(storage.list_keys(bucket, job_prefix(batch.job_key)))
-    failed = []
-    for call_id in batch.call_ids:
-        if status_key(batch.job_key, call_id) in reported:
-            continue
+    failed = unreported_calls(batch, env)
+    for call_id in failed:
         error = WorkerLostError(
             f"Call {call_id} of job {batch.job_key} did not finish: its invocation failed"
             f" {dequeue_count or 'too many'} time(s) outside of lithops (the worker process crashed or"
@@ -109,5 +97,4 @@ def handle_poison_message(body: bytes | str, dequeue_count: int | None = None) -
             " poison queue. See the function app's logs; raise runtime_timeout or runtime_memory if needed."
         )
         write_report(batch, env, failed_call_status(batch, call_id, error))
-        failed.append(call_id)
     return failed

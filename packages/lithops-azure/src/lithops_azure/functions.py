@@ -80,14 +80,16 @@ def shared_account(config: Mapping[str, Any], context: ComputeContext, section: 
     """
     from lithops_azure.blob import AzureBlobStorageBackend
 
-    if config.get("connection_string") or (config.get("storage_account_name") and config.get("storage_account_key")):
-        return resolve_account(config, section)
-    if isinstance(context.storage, AzureBlobStorageBackend):
-        account = context.storage.account
-        if config.get("queue_endpoint"):
-            return StorageAccount(account.name, account.key, account.blob_endpoint, str(config["queue_endpoint"]))
-        return account
-    return resolve_account(config, section)
+    storage = context.storage
+    if (isinstance(storage, AzureBlobStorageBackend) and not config.get("connection_string")
+            and config.get("storage_account_name") in (None, storage.account.name)):
+        # The executor's storage account, with its endpoints (set in azure_storage, as in Lithops 3).
+        account = storage.account
+    else:
+        account = resolve_account(config, section)
+    if config.get("queue_endpoint"):
+        account = StorageAccount(account.name, account.key, account.blob_endpoint, str(config["queue_endpoint"]))
+    return account
 
 
 def _slug(runtime_name: str) -> str:
@@ -210,7 +212,7 @@ class AzureFunctionsBackend:
         memory = int(batch.runtime_memory or self.memory)
         meta = self._resolve(runtime, memory)
         queue = self._queue(str(meta.details["queue"]))
-        return queue.send(batch, self.context.storage, self.context.bucket)
+        return queue.send(batch, self.context)
 
     # deployment
     def deploy_runtime(self, runtime_name: str, memory: int | None, timeout: float) -> dict[str, Any]:
@@ -218,7 +220,8 @@ class AzureFunctionsBackend:
         memory = int(memory or self.memory)
         meta = self._deploy(runtime_name, memory, timeout)
         self.store.save(meta)
-        return meta.to_json()
+        record: dict[str, Any] = meta.to_json()
+        return record
 
     def _package(self, runtime_name: str, queue: str, timeout: float) -> tuple[bytes, str]:
         """The package zip of a runtime and the Python it runs."""
@@ -250,17 +253,19 @@ class AzureFunctionsBackend:
         plan = self._ensure_plan()
         settings = self._app_settings(runtime_name, package_url, timeout)
         from azure.core.exceptions import HttpResponseError
-        from azure.mgmt.web.models import NameValuePair, Site, SiteConfig
-
         from lithops.runtimes import core_version
 
-        site = Site(
-            location=self.region, kind="functionapp,linux", server_farm_id=plan, reserved=True, https_only=True,
-            site_config=SiteConfig(linux_fx_version=f"Python|{python}",
-                                   app_settings=[NameValuePair(name=k, value=v) for k, v in settings.items()]),
-            tags={_arm.OWNER_TAG[0]: _arm.OWNER_TAG[1], "lithops_runtime": runtime_name[:256],
-                  "lithops_memory": str(memory), "lithops_version": core_version()},
-        )
+        # The body as Microsoft.Web's REST API describes a site (WebApps.json: Site).
+        site = {
+            "location": self.region, "kind": "functionapp,linux",
+            "tags": {_arm.OWNER_TAG[0]: _arm.OWNER_TAG[1], "lithops_runtime": runtime_name[:256],
+                     "lithops_memory": str(memory), "lithops_version": core_version()},
+            "properties": {
+                "serverFarmId": plan, "reserved": True, "httpsOnly": True,
+                "siteConfig": {"linuxFxVersion": f"Python|{python}",
+                               "appSettings": [{"name": k, "value": v} for k, v in settings.items()]},
+            },
+        }
         logger.info("Deploying function app %s (runtime %s, %d MiB) in %s", app, runtime_name, memory,
                     self.resource_group)
         try:
@@ -293,14 +298,13 @@ class AzureFunctionsBackend:
     def _upload_package(self, app: str, content: bytes, digest: str) -> str:
         """Store the package in the executor's container; return a read-only SAS URL to it."""
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
-        from lithops.keys import RUNTIMES_PREFIX
 
         from lithops_azure.blob import AzureBlobStorageBackend
 
         if not isinstance(self.context.storage, AzureBlobStorageBackend) or not self.account.key:
             raise ConfigError("azure_functions deploys its packages to Azure Blob Storage: use the azure_storage"
                               " storage backend (lithops.storage: azure_storage) with a storage account key.")
-        key = f"{RUNTIMES_PREFIX}/{BACKEND}/packages/{app}-{digest[:16]}.zip"
+        key = f"lithops.runtimes/{BACKEND}/packages/{app}-{digest[:16]}.zip"
         self.context.storage.put_object(self.context.bucket, key, content)
         sas = generate_blob_sas(self.account.name, self.context.bucket, key, account_key=self.account.key,
                                 permission=BlobSasPermissions(read=True),
@@ -310,7 +314,6 @@ class AzureFunctionsBackend:
     def _ensure_plan(self) -> str:
         """The id of the Linux Consumption plan of the region (``lithops-<region>``), created if missing."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-        from azure.mgmt.web.models import AppServicePlan, SkuDescription
 
         name = _arm.resource_name("lithops", self.region, "consumption")
         try:
@@ -322,11 +325,9 @@ class AzureFunctionsBackend:
         if plan is None:
             logger.info("Creating the Consumption plan %s", name)
             try:
-                plan = self.web.app_service_plans.begin_create_or_update(
-                    self.resource_group, name,
-                    AppServicePlan(location=self.region, kind="functionapp", reserved=True,
-                                   sku=SkuDescription(name="Y1", tier="Dynamic"),
-                                   tags={_arm.OWNER_TAG[0]: "plan"})).result()
+                plan = self.web.app_service_plans.begin_create_or_update(self.resource_group, name, {
+                    "location": self.region, "kind": "functionapp", "tags": {_arm.OWNER_TAG[0]: "plan"},
+                    "sku": {"name": "Y1", "tier": "Dynamic"}, "properties": {"reserved": True}}).result()
             except HttpResponseError as exc:
                 raise _arm.management_error(exc, f"create the Consumption plan {name}") from exc
         return str(plan.id)

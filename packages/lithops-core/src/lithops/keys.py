@@ -91,6 +91,11 @@ def runtime_meta_key(backend: str, runtime_key: str) -> str:
     return f"{RUNTIMES_PREFIX}/{backend}/{runtime_key}.meta.json"
 
 
+def batch_payload_key(job_key: str, first_call_id: str) -> str:
+    """The payload of one batch too large for its provider's invocation (a queue message)."""
+    return f"{JOBS_PREFIX}/{job_key}/payloads/{first_call_id}.json"
+
+
 def job_payload_key(job_key: str) -> str:
     """The batches of a job run by a batch system (one batch per array index)."""
     return f"{JOBS_PREFIX}/{job_key}/job_payload.json"

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 from lithops.declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
-from lithops.keys import job_key, job_payload_key, runtime_meta_key
+from lithops.keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key
 from lithops.private_dir import private_dir
 from lithops.streams import PullStream
 
@@ -48,6 +48,7 @@ __all__ = [
     "job_key",
     "private_dir",
     "runtime_meta_key",
+    "store_batch_payload",
     "store_job_payload",
 ]
 
@@ -348,6 +349,22 @@ def store_job_payload(context: ComputeContext, job: JobSpec) -> str:
     storage = {"backend": context.storage_backend, "bucket": context.bucket,
                "config": dict(context.storage_public_config)}
     return json.dumps({"storage": storage, "key": key}, separators=(",", ":"), sort_keys=True)
+
+
+def store_batch_payload(context: ComputeContext, batch: CallBatch) -> dict[str, Any]:
+    """Store one batch whose payload is too large for the provider's invocation (a 64 KiB queue
+    message, say) inside the job's prefix, so that ``clean`` removes it with the job.
+
+    Returns:
+        A small JSON-able reference (the storage's public configuration and the key, no
+        credentials) to send instead; the worker reads the batch back with
+        :func:`lithops.worker.load_batch_payload`.
+    """
+    key = batch_payload_key(batch.job_key, batch.call_ids[0])
+    context.storage.put_object(context.bucket, key, json.dumps(batch.to_json(), separators=(",", ":")).encode())
+    storage = {"backend": context.storage_backend, "bucket": context.bucket,
+               "config": dict(context.storage_public_config)}
+    return {"lithops_batch_payload": {"storage": storage, "key": key}}
 
 
 # Last: the S3-protocol base class builds on the names above.

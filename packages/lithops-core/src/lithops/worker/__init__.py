@@ -22,6 +22,7 @@ from lithops.worker.array_job import INDEX_ENVS, JOB_PAYLOAD_ENV, job_index_from
 from lithops.worker.handler import (
     WorkerEnvironment,
     failed_call_status,
+    load_batch_payload,
     run_batch,
     unreported_calls,
     write_report,
@@ -40,6 +41,7 @@ __all__ = [
     "in_worker_process",
     "invocation_deadline",
     "job_index_from_env",
+    "load_batch_payload",
     "mark_worker_process",
     "pack_exception",
     "returncode_status",

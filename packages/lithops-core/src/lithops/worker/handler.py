@@ -9,6 +9,7 @@ the pickled result: into storage (the cloud path) and/or through ``report`` (dir
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import pickle
@@ -380,3 +381,15 @@ def _restore_env(saved: dict[str, str | None] | None) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def load_batch_payload(payload: Mapping[str, Any], env: WorkerEnvironment) -> dict[str, Any]:
+    """The batch JSON of an invocation payload: ``payload`` itself, or the batch stored by
+    :func:`lithops.spi.store_batch_payload` when ``payload`` is such a reference."""
+    reference = payload.get("lithops_batch_payload")
+    if not isinstance(reference, Mapping):
+        return dict(payload)
+    storage = reference["storage"]
+    data = env.storage(storage["backend"], storage.get("bucket"), storage).get_object(storage["bucket"], reference["key"])
+    batch: dict[str, Any] = json.loads(data)
+    return batch

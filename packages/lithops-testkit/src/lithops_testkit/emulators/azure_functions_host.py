@@ -51,8 +51,9 @@ HOST_DISTRIBUTIONS = ("azure-functions", "werkzeug", "markupsafe")
 _WORKER = '''\
 """Functions worker: imports function_app.py and runs invocations sent on stdin."""
 import base64, json, os, sys, traceback
-app_dir, reply_fd = sys.argv[1], int(sys.argv[2])
+app_dir, reply_fd, test_modules = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 sys.path[:0] = [app_dir, os.path.join(app_dir, ".python_packages", "lib", "site-packages")]
+sys.path.append(test_modules)
 os.chdir(app_dir)
 reply = os.fdopen(reply_fd, "w", buffering=1)
 import azure.functions.queue as queue
@@ -90,6 +91,25 @@ def _copy_host_libraries(target: Path) -> None:
                 shutil.copy2(source, destination)
 
 
+def _link_modules(target: Path, modules: tuple[str, ...]) -> None:
+    import importlib.util
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            source = Path(next(iter(spec.submodule_search_locations)))
+        elif spec.origin:
+            source = Path(spec.origin)
+        else:
+            continue
+        link = target / source.name
+        if not link.exists():
+            link.symlink_to(source)
+
+
 def _timespan(text: str | None, default: float) -> float:
     if not text:
         return default
@@ -107,7 +127,8 @@ class _Worker:
                "FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": app.name, **app.settings}
         log = open(app.directory.parent / f"worker-{app.name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-S", "-u", str(host.libraries / "_functions_worker.py"), str(app.directory), str(write_fd)],
+            [sys.executable, "-S", "-u", str(host.libraries / "_functions_worker.py"), str(app.directory), str(write_fd),
+             str(host.test_modules)],
             stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=env, cwd=str(app.directory),
             text=True, start_new_session=True)
         os.close(write_fd)
@@ -135,6 +156,9 @@ class _Worker:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 9)
         self.process.wait(10)
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
         self._replies.close()
         self._log.close()
 
@@ -162,10 +186,16 @@ class FunctionsHost:
         fake: the management fake the apps are deployed to.
         directory: where packages are unpacked and worker logs written.
         slots: worker processes per app (invocations run at once per app).
+        test_modules: modules of the test environment that the functions under test import
+            (the test kit's suites define their functions in ``lithops_testkit``). They come last
+            on the workers' ``sys.path``, after the app's own packages; a user would ship them
+            in the runtime or with ``include_modules``.
     """
 
     def __init__(self, fake: ManagementFake, directory: str | os.PathLike[str], slots: int = 4,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0,
+                 test_modules: tuple[str, ...] = ("lithops_testkit", "pytest", "_pytest", "pluggy", "iniconfig",
+                                                  "packaging", "pygments", "py")) -> None:
         self.fake = fake
         self.directory = Path(directory)
         self.slots = slots
@@ -173,9 +203,12 @@ class FunctionsHost:
         self.libraries = self.directory / "host-libraries"
         _copy_host_libraries(self.libraries)
         (self.libraries / "_functions_worker.py").write_text(_WORKER)
+        self.test_modules = self.directory / "test-modules"
+        _link_modules(self.test_modules, test_modules)
         self._apps: dict[str, _App] = {}
         self._lock = threading.Lock()
         self.invocations: list[tuple[str, str, bool]] = []
+        self.errors: list[str] = []
         fake.state.watchers.append(self._changed)
         for site in fake.state.sites():
             self._changed("sync", site["id"].lower())
@@ -186,7 +219,14 @@ class FunctionsHost:
         if event == "delete":
             self._unload(resource_id)
         elif event == "sync":
-            threading.Thread(target=self._load, args=(resource_id,), daemon=True).start()
+            threading.Thread(target=self._load_logged, args=(resource_id,), daemon=True).start()
+
+    def _load_logged(self, resource_id: str) -> None:
+        try:
+            self._load(resource_id)
+        except Exception:
+            logger.exception("The Functions host could not load %s", resource_id)
+            self.errors.append(resource_id)
 
     def _unload(self, resource_id: str) -> None:
         with self._lock:
@@ -207,7 +247,7 @@ class FunctionsHost:
         self._unload(resource_id)
         directory = self.directory / site["name"] / str(time.monotonic_ns())
         directory.mkdir(parents=True)
-        with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 - the SAS URL of Azurite
+        with urllib.request.urlopen(url, timeout=120) as response:
             (directory.parent / "package.zip").write_bytes(response.read())
         with zipfile.ZipFile(directory.parent / "package.zip") as package:
             package.extractall(directory)

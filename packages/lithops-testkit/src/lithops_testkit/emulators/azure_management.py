@@ -112,7 +112,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "FakeAzureResourceManager/1.0"
     state: AzureManagement
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _reply(self, status: int, body: Any | None = None) -> None:
@@ -209,7 +209,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if kind == "sites" and settings is not None:
                 self.state.app_settings[path.lower()] = {s["name"]: s["value"] for s in settings}
         self.state.notify("put", path.lower())
-        return (201 if created else 200), resource
+        # The specifications' success codes: Microsoft.Web answers 200 (or 202), Microsoft.App 201 on create.
+        return (201 if created and kind in ("containerApps", "managedEnvironments") else 200), resource
 
     def get_resource(self, params: dict[str, str], body: Any, path: str) -> tuple[int, Any]:
         self._check_scope(params)
@@ -257,13 +258,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return 204, None
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
+def _self_signed(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA bundle trusting a new certificate for 127.0.0.1, its key and the certificate (PEM files)."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lithops fake Azure Resource Manager")])
@@ -278,9 +280,23 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     )
     cert_file, key_file = directory / "arm-cert.pem", directory / "arm-key.pem"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    # The bundle clients trust: this certificate plus the usual authorities, so that pip and the
+    # other HTTPS clients of the process keep working while REQUESTS_CA_BUNDLE points to it.
+    bundle = directory / "arm-ca-bundle.pem"
+    authorities = [Path(p) for p in (ssl.get_default_verify_paths().cafile, _certifi_bundle()) if p]
+    bundle.write_bytes(b"".join(p.read_bytes() + b"\n" for p in authorities if p.is_file())
+                       + cert_file.read_bytes())
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    return cert_file, key_file
+    return bundle, key_file, cert_file
+
+
+def _certifi_bundle() -> str | None:
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return str(certifi.where())
 
 
 def _fake_az(directory: Path, token: str) -> Path:
@@ -302,7 +318,7 @@ class ManagementFake:
     Attributes:
         state: the resources.
         endpoint: ``https://127.0.0.1:PORT`` (give it as ``management_endpoint``).
-        ca_file: the server's self-signed certificate, for ``REQUESTS_CA_BUNDLE``.
+        ca_file: the usual authorities plus the server's self-signed certificate, for ``REQUESTS_CA_BUNDLE``.
         az_dir: a directory holding the fake ``az``, to put first on ``PATH``.
     """
 
@@ -341,7 +357,7 @@ def run_azure_management(resource_groups: tuple[str, ...] = ("lithops-rg",),
         folder = Path(directory) if directory is not None else Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="lithops-arm-")))
         folder.mkdir(parents=True, exist_ok=True)
-        cert_file, key_file = _self_signed(folder)
+        bundle, key_file, cert_file = _self_signed(folder)
         token = f"fake-arm-token-{uuid.uuid4().hex}"
         state = AzureManagement(subscription_id, set(resource_groups), token)
         handler = type("Handler", (_Handler,), {"state": state})
@@ -355,7 +371,7 @@ def run_azure_management(resource_groups: tuple[str, ...] = ("lithops-rg",),
         thread = threading.Thread(target=server.serve_forever, name="fake-arm", daemon=True)
         thread.start()
         try:
-            yield ManagementFake(state, state.endpoint, cert_file, _fake_az(folder, token).parent)
+            yield ManagementFake(state, state.endpoint, bundle, _fake_az(folder, token).parent)
         finally:
             server.shutdown()
             server.server_close()
