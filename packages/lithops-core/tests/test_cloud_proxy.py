@@ -197,3 +197,13 @@ def test_storage_urls_name_a_bucket_of_a_backend(cos: CloudOS) -> None:
     cos.rename("localhost://other-bucket/dir/file.txt", "moved.txt")
     assert cos.open("moved.txt").read() == "in another bucket"
     assert not cos.path.exists("localhost://other-bucket/dir/file.txt")
+
+
+def test_storage_for_a_named_backend_reads_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Storage(backend=...) (what a scheme://bucket/key path creates) reads that backend's section.
+    config = tmp_path / "config.yaml"
+    config.write_text(f"localhost:\n  storage_root: {tmp_path / 'from-file'}\n")
+    monkeypatch.setenv("LITHOPS_CONFIG_FILE", str(config))
+    storage = Storage(backend="localhost")
+    storage.put_object("bucket", "key", b"v")
+    assert (tmp_path / "from-file" / "bucket" / "key").read_bytes() == b"v"

@@ -298,13 +298,14 @@ class AzureFunctionsBackend:
     def _upload_package(self, app: str, content: bytes, digest: str) -> str:
         """Store the package in the executor's container; return a read-only SAS URL to it."""
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+        from lithops.runtimes import runtime_object_key
 
         from lithops_azure.blob import AzureBlobStorageBackend
 
         if not isinstance(self.context.storage, AzureBlobStorageBackend) or not self.account.key:
             raise ConfigError("azure_functions deploys its packages to Azure Blob Storage: use the azure_storage"
                               " storage backend (lithops.storage: azure_storage) with a storage account key.")
-        key = f"lithops.runtimes/{BACKEND}/packages/{app}-{digest[:16]}.zip"
+        key = runtime_object_key(BACKEND, f"packages/{app}-{digest[:16]}.zip")
         self.context.storage.put_object(self.context.bucket, key, content)
         sas = generate_blob_sas(self.account.name, self.context.bucket, key, account_key=self.account.key,
                                 permission=BlobSasPermissions(read=True),

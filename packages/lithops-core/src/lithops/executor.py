@@ -104,10 +104,10 @@ class FunctionExecutor:
         if log_level is not False:
             lithops_over["log_level"] = log_level
         overwrite: dict[str, dict[str, Any]] = {"lithops": lithops_over}
-        self.config = default_config(raw, overwrite)
+        self.config = default_config(config_data=raw, config_overwrite=overwrite)
         if backend_overrides:
             backend_id = self.config["lithops"]["backend"]
-            self.config = default_config(raw, {**overwrite, backend_id: dict(backend_overrides)})
+            self.config = default_config(config_data=raw, config_overwrite={**overwrite, backend_id: dict(backend_overrides)})
         lithops_cfg = self.config["lithops"]
         _setup_logging(log_level if log_level is not False else lithops_cfg.get("log_level"))
 

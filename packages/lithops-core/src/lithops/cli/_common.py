@@ -87,7 +87,7 @@ class Selection:
         from lithops.config import default_config
 
         raw, _ = self.raw_config()
-        return default_config(raw, self.overrides(), load_backends=load_backends)
+        return default_config(config_data=raw, config_overwrite=self.overrides(), load_backends=load_backends)
 
     def executor_config(self) -> dict[str, Any]:
         """The raw configuration with the command line's choices, for ``FunctionExecutor(config=)``."""

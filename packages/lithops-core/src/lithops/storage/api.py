@@ -60,7 +60,7 @@ class Storage:
     ) -> None:
         if storage_config is None:
             overwrite = {"lithops": {"storage": backend}} if backend else None
-            full = default_config(config, overwrite, load_backends=False)
+            full = default_config(config_data=config, config_overwrite=overwrite, load_backends=False)
             storage_config = extract_storage_config(full)
         self.backend: str = backend or storage_config["backend"]
         section = dict(storage_config.get(self.backend) or {})
