@@ -12,6 +12,7 @@ packages through the ``lithops.config_sections`` entry point group.
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,18 +39,20 @@ LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
                  " default when it has one) or `storage` (polling status records).",
                  choices=("direct", "storage")),
     ConfigOption("monitoring_interval", (int, float), 0.05,
-                 "First storage polling interval in seconds; it backs off up to 1 s while idle."),
+                 "First storage polling interval in seconds; it backs off up to 1 s while idle.",
+                 minimum=0, minimum_exclusive=True),
     ConfigOption("log_level", (str, bool), None,
                  "Log level of the `lithops` logger (DEBUG, INFO...); unset or false leaves logging alone."),
     ConfigOption("data_limit", (int, bool), False,
                  "Largest per-call argument size in MiB, or false for no limit."),
-    ConfigOption("execution_timeout", (int, float), 1800, "Default per-call timeout in seconds."),
-    ConfigOption("chunksize", int, None, "Calls per invocation; default chosen per backend."),
-    ConfigOption("retries", int, 0, "Default retries of RetryingFunctionExecutor."),
+    ConfigOption("execution_timeout", (int, float), 1800, "Default per-call timeout in seconds.",
+                 minimum=0, minimum_exclusive=True),
+    ConfigOption("chunksize", int, None, "Calls per invocation; default chosen per backend.", minimum=1),
+    ConfigOption("retries", int, 0, "Default retries of RetryingFunctionExecutor.", minimum=0),
     ConfigOption("storage_bucket", str, None, "Bucket for lithops' own data."),
     ConfigOption("data_cleaner", bool, True, "Delete a job's temporary data after get_result."),
-    ConfigOption("max_workers", int, None, "Upper bound on concurrent invocations."),
-    ConfigOption("worker_processes", int, None, "Processes per worker (alias kept from Lithops)."),
+    ConfigOption("max_workers", int, None, "Upper bound on concurrent invocations.", minimum=1),
+    ConfigOption("worker_processes", int, None, "Processes per worker (alias kept from Lithops).", minimum=1),
     ConfigOption("include_modules", (list, str), [],
                  "Modules always shipped with functions; null (or 'none') ships none unless a call"
                  " names some, [] (default) ships the local modules functions reference."),
@@ -144,16 +147,37 @@ def _type_names(types: Iterable[type]) -> str:
     return " or ".join(t.__name__ for t in types)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def validate_section(
     section: str, values: Mapping[str, Any], options: Sequence[ConfigOption]
 ) -> dict[str, Any]:
     """Check ``values`` against ``options`` and fill in defaults.
 
     Raises:
-        ConfigError: naming the key, the section and what is accepted.
+        ConfigError: naming the key, the section and what is accepted; every problem of the
+            section at once.
     """
+    problems: list[str] = []
+    result = _validate_section(section, values, options, problems)
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _validate_section(section: str, values: Any, options: Sequence[ConfigOption],
+                      problems: list[str]) -> dict[str, Any]:
+    """:func:`validate_section`, adding problems to ``problems`` instead of raising."""
     if not isinstance(values, Mapping):
-        raise ConfigError(f"Config section {section!r} must be a mapping of keys to values.")
+        problems.append(f"Config section {section!r} must be a mapping of keys to values, got"
+                        f" {values!r} ({type(values).__name__}).")
+        values = {}
     by_name = {option.name: option for option in options}
     result: dict[str, Any] = {}
     for key, value in values.items():
@@ -163,16 +187,17 @@ def validate_section(
                 logger.warning("Config key %r in section 'lithops' is not used; ignoring it", key)
                 continue
             accepted = ", ".join(sorted(by_name)) or "none"
-            raise ConfigError(
-                f"Unknown config key {key!r} in section {section!r}. Accepted keys: {accepted}."
-            )
-        result[key] = _check_value(section, option, value)
+            problems.append(f"Unknown config key {key!r} in section {section!r}.{_did_you_mean(str(key), by_name)}"
+                            f" Accepted keys: {accepted}.")
+            continue
+        try:
+            result[key] = _check_value(section, option, value)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     for option in options:
         if option.name not in result:
             if option.required:
-                raise ConfigError(
-                    f"Missing required config key {option.name!r} in section {section!r}: {option.doc}"
-                )
+                problems.append(f"Missing required config key {option.name!r} in section {section!r}: {option.doc}")
             result[option.name] = copy.deepcopy(option.default)
     return result
 
@@ -196,11 +221,29 @@ def _check_value(section: str, option: ConfigOption, value: Any) -> Any:
             f"Config key 'include_modules' in section {section!r} must be a list of module names or"
             f" null/'none', got {value!r}."
         )
+    if option.name == "log_level" and isinstance(value, str) and value.upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"Config key 'log_level' in section {section!r} must be one of {', '.join(LOG_LEVELS)}"
+            f" (any case) or false, got {value!r}.{_did_you_mean(value.upper(), LOG_LEVELS)}"
+        )
+    if option.name == "log_level" and value is True:
+        raise ConfigError(
+            f"Config key 'log_level' in section {section!r} must be one of {', '.join(LOG_LEVELS)} or"
+            " false, got true."
+        )
     if option.choices is not None and value not in option.choices:
         choices = ", ".join(repr(c) for c in option.choices)
+        hint = _did_you_mean(value, [str(c) for c in option.choices]) if isinstance(value, str) else ""
         raise ConfigError(
-            f"Config key {option.name!r} in section {section!r} must be one of {choices}, got {value!r}."
+            f"Config key {option.name!r} in section {section!r} must be one of {choices}, got {value!r}.{hint}"
         )
+    if option.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        low = option.minimum
+        if value < low or (option.minimum_exclusive and value == low):
+            bound = f"greater than {low:g}" if option.minimum_exclusive else f"at least {low:g}"
+            raise ConfigError(
+                f"Config key {option.name!r} in section {section!r} must be {bound}, got {value!r}."
+            )
     return value
 
 
@@ -261,23 +304,28 @@ def default_config(
     for section, values in overwrite.items():
         if raw.get(section) is None:
             raw[section] = {}
-        raw[section].update(values or {})
+        if isinstance(raw[section], dict):  # a scalar section is reported by the validation below
+            raw[section].update(values or {})
     if backend_overwrite:
         if not isinstance(backend_overwrite, Mapping):
             raise ConfigError("The 'backend' section of config_overwrite must be a mapping of the compute"
                               " backend's keys to values.")
-        selected = resolve_backends(raw.get("lithops") or {})[0]
+        lithops_raw = raw.get("lithops")
+        selected = resolve_backends(lithops_raw if isinstance(lithops_raw, Mapping) else {})[0]
         if raw.get(selected) is None:
             raw[selected] = {}
-        raw[selected].update(backend_overwrite)
+        if isinstance(raw[selected], dict):
+            raw[selected].update(backend_overwrite)
 
     config: dict[str, Any] = {}
+    problems: list[str] = []  # every problem of the configuration, reported at once
     lithops_section = raw.get("lithops") or {}
-    config["lithops"] = validate_section("lithops", lithops_section, LITHOPS_OPTIONS)
+    config["lithops"] = _validate_section("lithops", lithops_section, LITHOPS_OPTIONS, problems)
+    # A bad value was left out of the section: the backends resolve from the rest.
     backend, storage = resolve_backends(config["lithops"])
     config["lithops"]["backend"] = backend
     config["lithops"]["storage"] = storage
-    if load_backends:
+    if load_backends and not problems:
         registry.load("compute", backend)
         if load_storage_config:
             registry.load("storage", storage)
@@ -287,18 +335,23 @@ def default_config(
             continue
         options = options_for_section(section)
         if options is not None:
-            config[section] = validate_section(section, values or {}, options)
+            config[section] = _validate_section(section, values or {}, options, problems)
         elif section in registry.KNOWN_PROVIDERS or section in KNOWN_SHARED_SECTIONS:
             # Owned by a package that is not installed: keep it for when it is.
+            if values is not None and not isinstance(values, Mapping):
+                problems.append(f"Config section {section!r} must be a mapping of keys to values, got"
+                                f" {values!r} ({type(values).__name__}).")
+                values = {}
             config[section] = copy.deepcopy(values or {})
         else:
             accepted = sorted(
                 {"lithops", *registry.installed("compute"), *registry.installed("storage"),
                  *_shared_sections(), *registry.KNOWN_PROVIDERS, *KNOWN_SHARED_SECTIONS}
             )
-            raise ConfigError(
-                f"Unknown config section {section!r}. Accepted sections: {', '.join(accepted)}."
-            )
+            problems.append(f"Unknown config section {section!r}.{_did_you_mean(str(section), accepted)}"
+                            f" Accepted sections: {', '.join(accepted)}.")
+    if problems:
+        raise ConfigError(problems)
     for section in (backend, storage):
         if section not in config:
             options = options_for_section(section)

@@ -41,10 +41,12 @@ class ConfigOption:
 
     Backends list their options in ``config_options``; core validates user configuration against
     them and generates the configuration reference from them. ``secret`` options are masked in
-    ``repr``/logs and are never put into invocation payloads.
+    ``repr``/logs and are never put into invocation payloads. Numbers may have a ``minimum``
+    (inclusive, or exclusive with ``minimum_exclusive``).
     """
 
-    __slots__ = ("choices", "default", "doc", "name", "required", "secret", "types")
+    __slots__ = ("choices", "default", "doc", "minimum", "minimum_exclusive", "name", "required", "secret",
+                 "types")
 
     def __init__(
         self,
@@ -56,7 +58,11 @@ class ConfigOption:
         choices: Sequence[Any] | None = None,
         required: bool = False,
         secret: bool = False,
+        minimum: float | None = None,
+        minimum_exclusive: bool = False,
     ) -> None:
+        self.minimum = minimum
+        self.minimum_exclusive = minimum_exclusive
         self.name = name
         self.types = types if isinstance(types, tuple) else (types,)
         self.default = default

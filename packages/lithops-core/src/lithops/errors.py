@@ -31,7 +31,24 @@ class LithopsError(Exception):
 
 
 class ConfigError(LithopsError, ValueError):
-    """The configuration has an unknown key, a bad value or a missing required option."""
+    """The configuration has an unknown key, a bad value or a missing required option.
+
+    Attributes:
+        problems: every problem found (a configuration is checked whole, not up to its first
+            error); the message lists them on one line.
+    """
+
+    def __init__(self, message: str | list[str]) -> None:
+        self.problems = [message] if isinstance(message, str) else list(message)
+        if len(self.problems) == 1:
+            text = self.problems[0]
+        else:
+            text = f"{len(self.problems)} configuration problems: " + " ".join(
+                f"({n}) {problem}" for n, problem in enumerate(self.problems, 1))
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str]]]:
+        return (type(self), (self.problems,))
 
 
 class BackendNotFoundError(LithopsError, LookupError):

@@ -91,7 +91,10 @@ class Selection:
 
     def executor_config(self) -> dict[str, Any]:
         """The raw configuration with the command line's choices, for ``FunctionExecutor(config=)``."""
+        from lithops.config import default_config
+
         raw, _ = self.raw_config()
+        default_config(raw, self.overrides(), load_backends=False)  # every problem, as one ConfigError
         merged = {section: dict(values or {}) for section, values in raw.items()}
         for section, values in self.overrides().items():
             merged.setdefault(section, {}).update(values)
