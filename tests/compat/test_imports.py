@@ -42,7 +42,9 @@ def test_aliases_are_the_same_objects(path: str, name: str, same_as: object) -> 
     ("lithops.constants", ["LOCALHOST", "SERVERLESS", "STANDALONE", "JOBS_PREFIX", "LOGGER_FORMAT",
                            "LOGGER_LEVEL", "CONFIG_FILE", "TEMP_DIR"]),
     ("lithops.multiprocessing", ["Pool", "Process", "Queue", "Pipe", "Manager", "Lock", "Value", "Array"]),
-    ("lithops.concurrent.futures", ["ProcessPoolExecutor", "ThreadPoolExecutor", "as_completed", "wait"]),
+    ("lithops.concurrent.futures", ["ProcessPoolExecutor", "ThreadPoolExecutor", "FunctionExecutor",
+                                    "LocalhostExecutor", "Future", "BrokenExecutor", "InvalidStateError",
+                                    "as_completed", "wait"]),
 ])
 def test_lithops3_module_paths(path: str, names: list[str]) -> None:
     module = importlib.import_module(path)

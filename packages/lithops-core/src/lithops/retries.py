@@ -105,6 +105,7 @@ class RetryingFunctionExecutor:
         self.config = executor.config
 
     def __enter__(self) -> RetryingFunctionExecutor:
+        self.executor.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -173,4 +174,4 @@ class RetryingFunctionExecutor:
     def clean(self, fs: Iterable[ResponseFuture] | None = None, cs: Iterable[Any] | None = None,
               clean_cloudobjects: bool = True, clean_fn: bool = False, force: bool = False) -> None:
         """``FunctionExecutor.clean`` of the wrapped executor."""
-        self.executor.clean(fs, cs, clean_cloudobjects=clean_cloudobjects, clean_fn=clean_fn, force=force)
+        self.executor.clean(fs, cs, clean_cloudobjects, clean_fn, force)
