@@ -16,7 +16,7 @@ LITHOPS3_KEYS = {
     "worker_func_cpu_usage", "worker_func_cpu_user_time", "worker_func_cpu_system_time",
     "worker_func_sent_net_io", "worker_func_recv_net_io",
     "worker_func_rss", "worker_func_vms", "worker_func_uss",
-    "worker_peak_memory_start", "worker_peak_memory_end", "func_result_size",
+    "worker_peak_memory_start", "worker_peak_memory_end", "func_result_size", "worker_result_upload_time",
 }
 MIB = 2**20
 

@@ -304,6 +304,8 @@ def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], o
     if batch.report_to_storage:
         write_report(batch, env, status, output)
         output = None
+    else:
+        status["stats"]["worker_result_upload_time"] = 0.0  # Lithops' key: nothing was uploaded
     status["stats"]["worker_end_tstamp"] = time.time()
     if report is not None:
         report(CallReport(batch.executor_id, batch.job_id, status["call_id"], status, output))
