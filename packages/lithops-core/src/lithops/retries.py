@@ -108,8 +108,8 @@ class RetryingFunctionExecutor:
         self.executor.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.executor.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.executor.__exit__(exc_type, *exc)
 
     def map(self, map_function: Callable[..., Any], map_iterdata: Any, chunksize: int | None = None,
             extra_args: Any = None, extra_env: Mapping[str, str] | None = None,
