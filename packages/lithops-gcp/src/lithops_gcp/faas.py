@@ -342,7 +342,7 @@ class GoogleFaasBackend:
         except requests.ConnectionError as exc:
             raise InvocationError(
                 f"Cannot reach the {self.resource_kind} of runtime {runtime_name!r} at {url}"
-                f" ({type(exc).__name__}). Check the network, or redeploy: {self._rebuild_command(runtime_name)}"
+                f" ({type(exc).__name__}: {exc}). Check the network, or redeploy: {self._rebuild_command(runtime_name)}"
             ) from None
         except requests.Timeout:
             logger.warning("No answer from %s for job %s within %.0f s; the calls report through storage",

@@ -140,6 +140,19 @@ def _free_port() -> int:
         return port
 
 
+def _answers_http(port: int) -> bool:
+    """True once the instance answers HTTP at all (a listening socket alone may not be served yet)."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        connection.request("GET", "/__ready")
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 def _duration_seconds(value: Any, default: float) -> float:
     if isinstance(value, str) and value.endswith("s"):
         return float(value[:-1])
@@ -441,7 +454,7 @@ class GoogleControlPlane:
             if process.poll() is not None:
                 raise ApiError(400, "FAILED_PRECONDITION",
                                f"The container exited with {process.returncode} on start: {log.read_text()[-1500:]}")
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+            if _answers_http(port):
                 return instance
             if time.monotonic() > deadline:
                 instance.stop()
@@ -469,6 +482,8 @@ class GoogleControlPlane:
                 return response.status, response.read()
             except TimeoutError:
                 return 504, b"upstream request timeout"
+            except OSError as exc:  # the instance died (crash, out of memory)
+                return 503, f"Service Unavailable: the instance failed ({type(exc).__name__})".encode()
             finally:
                 connection.close()
         finally:
@@ -504,7 +519,10 @@ def _serve(handle: Handler) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer((HOST, 0), _RequestHandler)
+    class _Server(ThreadingHTTPServer):
+        request_queue_size = 256  # bursts of connections from a map's invoker threads
+
+    server = _Server((HOST, 0), _RequestHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="gcp-fake").start()
     return server
