@@ -10,8 +10,9 @@ from typing import Any
 
 import lithops
 import pytest
-from conftest import BUCKET, PROJECT, REGION, make_config
+from conftest import BUCKET, FUNCTION_TIMEOUT, PROJECT, REGION, make_config
 from lithops.errors import ConfigError, InvocationError, RuntimeMismatchError, StorageNoSuchBucketError
+from lithops.runtimes import RuntimeStore
 from lithops.storage import Storage
 from lithops_testkit.emulators import free_port
 from lithops_testkit.emulators.fake_gcs import GCSServer
@@ -89,10 +90,12 @@ def test_runtime_of_another_lithops_version_is_refused_with_the_fix(
         gcs_server: GCSServer, control_plane: GoogleControlPlane) -> None:
     config = make_config("gcp_functions", gcs_server, control_plane, runtime_memory=576)
     backend = _backend(config)
-    meta = backend.deploy_runtime("default", 576, 20)
-    old = {**meta, "lithops_version": "3.8.0"}
-    storage = Storage(config=config)
-    storage.put_object(BUCKET, backend._meta_key("default", 576), json.dumps(old).encode())
+    backend.deploy_runtime("default", 576, FUNCTION_TIMEOUT)
+    # The record now says another lithops made the same content: it must be refused, not used.
+    store = RuntimeStore(Storage(config=config).storage_backend, BUCKET, "gcp_functions")
+    record = store.load_record(backend.get_runtime_key("default", 576))
+    assert record is not None
+    store.save_record(backend.get_runtime_key("default", 576), {**record, "lithops_version": "3.8.0"})
     with lithops.FunctionExecutor(config=config) as executor:
         future = executor.call_async(_inc, 1)
         # core's invoker reports it as the invocation's error, with the message intact

@@ -83,6 +83,10 @@ class CloudRunBackend(GoogleFaasBackend):
             except api.NotFound:
                 return None
 
+    def _deploy_settings(self) -> dict[str, Any]:
+        return {"cpu": self.config.get("runtime_cpu"), "min_workers": self.config.get("min_workers"),
+                "base_image": self.config.get("base_image")}
+
     def _base_image(self, python_version: str) -> str:
         configured = self.config.get("base_image")
         if configured:

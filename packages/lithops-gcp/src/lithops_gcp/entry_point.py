@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any
 
-__all__ = ["CREDENTIAL_KEYS", "handler", "invocation_deadline"]
+__all__ = ["CREDENTIAL_KEYS", "TIMEOUT_VARIABLE", "handler", "without_credentials"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +33,6 @@ def without_credentials(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "storage": {**storage, "config": config}}
 
 
-def invocation_deadline(started: float, timeout: float | None) -> float | None:
-    """The ``time.monotonic()`` value by which every call must be stopped and reported.
-
-    The platform ends a request at the function's timeout and a call still running then would
-    have no status at all: the worker stops calls earlier and reports them as timed out.
-    """
-    if not timeout:
-        return None
-    return started + max(0.5, timeout - min(10.0, max(2.0, timeout * 0.1)))
-
-
 def handler(request: Any) -> tuple[dict[str, Any], int]:
     """Run the calls of the request's JSON body; answer a summary (call ids and their success).
 
@@ -51,8 +40,9 @@ def handler(request: Any) -> tuple[dict[str, Any], int]:
         request: the ``flask.Request`` functions-framework passes.
     """
     started = time.monotonic()
-    os.environ["LITHOPS_WORKER"] = "1"  # executors created inside a call report through storage
-    from lithops.worker import handle_payload
+    from lithops.worker import handle_payload, invocation_deadline, mark_worker_process
+
+    mark_worker_process()  # executors created inside a call report through storage
 
     event = request.get_json(force=True, silent=True)
     if not isinstance(event, dict) or "call_ids" not in event:
@@ -60,7 +50,9 @@ def handler(request: Any) -> tuple[dict[str, Any], int]:
     level = event.get("log_level")
     if isinstance(level, str) and isinstance(logging.getLevelName(level.upper()), int):
         logging.getLogger("lithops").setLevel(level.upper())
+    # The platform ends the request at the function's timeout: calls must be reported before.
     timeout = float(os.environ.get(TIMEOUT_VARIABLE) or 0) or None
+    remaining = None if timeout is None else timeout - (time.monotonic() - started)
     logger.info("%d calls of job %s-%s", len(event["call_ids"]), event.get("executor_id"), event.get("job_id"))
-    summary = handle_payload(without_credentials(event), deadline=invocation_deadline(started, timeout))
+    summary = handle_payload(without_credentials(event), deadline=invocation_deadline(remaining))
     return summary, 200

@@ -19,21 +19,21 @@ import hashlib
 import json
 import logging
 import re
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lithops.errors import (
-    ConfigError,
-    InvocationError,
-    InvocationThrottledError,
-    RuntimeMismatchError,
-    StorageNoSuchKeyError,
+from lithops.errors import ConfigError, InvocationError, InvocationThrottledError
+from lithops.runtimes import (
+    RuntimeMeta,
+    RuntimeStore,
+    client_python_version,
+    core_version,
+    runtime_object_key,
+    update_command,
 )
 from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
 
@@ -99,15 +99,6 @@ class Resource:
 
 def _slug(text: str, limit: int = 63) -> str:
     return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "runtime")[:limit]
-
-
-def lithops_version() -> str:
-    """The version of lithops-core installed on this client."""
-    return metadata.version("lithops-core")
-
-
-def client_python() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _memory_mib(text: str | None) -> int | None:
@@ -197,9 +188,8 @@ class GoogleFaasBackend:
         pool = max(10, min(self.max_workers, 128))
         self._http.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=pool))
         self._http.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=pool))
-        self._urls: dict[tuple[str, int], str] = {}
-        self._refused: dict[tuple[str, int], RuntimeMismatchError] = {}
-        self._deploy_lock = threading.Lock()
+        self._runtimes = RuntimeStore(context.storage, context.bucket, self.name)
+        self._contents: dict[tuple[str, int], str] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} runtime={self.runtime_name!r} {self.project}/{self.region}>"
@@ -215,7 +205,7 @@ class GoogleFaasBackend:
     # names and records
     def function_name(self, runtime_name: str, memory: int) -> str:
         """The function (or service) running ``runtime_name`` at ``memory`` MiB."""
-        slug = f"default-py{client_python().replace('.', '')}" if runtime_name == DEFAULT_RUNTIME else _slug(runtime_name)
+        slug = f"default-py{client_python_version().replace('.', '')}" if runtime_name == DEFAULT_RUNTIME else _slug(runtime_name)
         name = f"lithops-{slug}-{memory}mb"
         if len(name) > 49:  # Cloud Run services: at most 49 characters
             digest = hashlib.sha256(runtime_name.encode()).hexdigest()[:6]
@@ -228,84 +218,68 @@ class GoogleFaasBackend:
     def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:
         return f"{self.project}/{self.region}/{self.function_name(runtime_name, runtime_memory or self.memory)}"
 
-    def _meta_key(self, runtime_name: str, memory: int) -> str:
-        from lithops.spi import runtime_meta_key
-
-        return runtime_meta_key(self.name, self.get_runtime_key(runtime_name, memory))
-
     def _build_key(self, runtime_name: str) -> str:
-        from lithops.spi import runtime_meta_key
-
-        return runtime_meta_key(self.name, f"{self.project}/build/{_slug(runtime_name)}")
+        return f"{self.project}/build/{_slug(runtime_name)}"
 
     def _rebuild_command(self, runtime_name: str) -> str:
-        return f"lithops runtime update {runtime_name} -b {self.name} -s {self.context.storage_backend}"
-
-    def _read_json(self, key: str) -> dict[str, Any] | None:
-        try:
-            data = self.context.storage.get_object(self.context.bucket, key)
-        except StorageNoSuchKeyError:
-            return None
-        record: dict[str, Any] = json.loads(data)
-        return record
-
-    def _write_json(self, key: str, record: Mapping[str, Any]) -> None:
-        self.context.storage.put_object(self.context.bucket, key, json.dumps(record, indent=1).encode())
+        return update_command(self.name, runtime_name, self.context.storage_backend)
 
     # runtime info
     def get_runtime_info(self) -> RuntimeInfo:
-        """The configured runtime at the configured memory, deployed first when missing.
+        """The configured runtime at the configured memory, deployed first when missing or changed.
 
         A runtime of another lithops version is reported with a warning here and refused at the
         first invocation, so that ``lithops runtime update`` can still read this information.
         """
-        meta = self._runtime_meta(self.runtime_name, self.memory)
-        mismatch = self._version_mismatch(self.runtime_name, self.memory, meta)
-        if mismatch is not None:
-            logger.warning("%s", mismatch)
+        meta = self._runtimes.load(self.get_runtime_key(self.runtime_name, self.memory))
+        if meta is None or meta.content_sha256 != self._content(self.runtime_name, self.memory):
+            meta = self._resolve(self.runtime_name, self.memory)
+        else:
+            mismatch = meta.mismatch(self._rebuild_command(self.runtime_name))
+            if mismatch is not None:
+                logger.warning("%s", mismatch)
         return RuntimeInfo(runtime_name=self.runtime_name, runtime_memory=self.memory,
                            runtime_timeout=self.timeout, max_workers=self.max_workers,
-                           python_version=str(meta["python_version"]), lithops_version=str(meta["lithops_version"]))
+                           python_version=meta.python_version, lithops_version=meta.lithops_version)
 
-    def _runtime_meta(self, runtime_name: str, memory: int) -> dict[str, Any]:
-        meta = self._read_json(self._meta_key(runtime_name, memory))
-        if meta is None:
-            logger.info("Runtime %s (%d MiB) is not deployed in %s: deploying it", runtime_name, memory, self.region)
-            meta = self.deploy_runtime(runtime_name, memory, self.timeout)
-        return meta
+    def _content(self, runtime_name: str, memory: int) -> str:
+        """A hash of everything a deployment is made of: the source archive and the settings. A
+        runtime whose content changed (a new lithops, another timeout...) is deployed again."""
+        known = self._contents.get((runtime_name, memory))
+        if known is not None:
+            return known
+        settings = {"archive": self._archive(runtime_name).sha256, "memory": memory, "timeout": self.timeout,
+                    "env": self.config.get("env_vars") or {}, "max_workers": self.max_workers,
+                    "service_account": self.config.get("service_account") or "", **self._deploy_settings()}
+        content = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+        self._contents[(runtime_name, memory)] = content
+        return content
 
-    def _version_mismatch(self, runtime_name: str, memory: int, meta: Mapping[str, Any]) -> RuntimeMismatchError | None:
-        client = lithops_version()
-        if meta.get("lithops_version") == client:
-            return None
-        return RuntimeMismatchError(
-            f"The {self.name} runtime {runtime_name!r} ({memory} MiB, {meta.get('function_name')}) was deployed"
-            f" with lithops {meta.get('lithops_version')}, this client runs lithops {client}."
-            f" Update it with: {self._rebuild_command(runtime_name)}"
-        )
+    def _deploy_settings(self) -> dict[str, Any]:
+        """Backend-specific settings that change what is deployed (``runtime_cpu``...)."""
+        return {}
 
-    def _url_for(self, runtime_name: str, memory: int) -> str:
-        """The URL of ``runtime_name`` at ``memory`` MiB, deployed when missing (once per client).
+    def _archive(self, runtime_name: str) -> Any:
+        return _source.source_archive(tuple(self._build_record(runtime_name).get("requirements") or ()))
+
+    def _resolve(self, runtime_name: str, memory: int) -> RuntimeMeta:
+        """The runtime's record, deployed once per client when missing or changed.
 
         Raises:
-            RuntimeMismatchError: the runtime runs another lithops version.
+            RuntimeMismatchError: the runtime runs another lithops or Python version.
         """
-        key = (runtime_name, memory)
-        url = self._urls.get(key)
-        if url is not None:
-            return url
-        with self._deploy_lock:
-            if key in self._refused:
-                raise self._refused[key]
-            url = self._urls.get(key)
-            if url is None:
-                meta = self._runtime_meta(runtime_name, memory)
-                mismatch = self._version_mismatch(runtime_name, memory, meta)
-                if mismatch is not None:
-                    self._refused[key] = mismatch
-                    raise mismatch
-                url = self._urls[key] = str(meta["url"])
-        return url
+        def deploy() -> RuntimeMeta:
+            logger.info("Runtime %s (%d MiB) is not deployed (or changed) in %s: deploying it", runtime_name,
+                        memory, self.region)
+            return self._deploy_runtime(runtime_name, memory, self.timeout)
+
+        return self._runtimes.resolve(self.get_runtime_key(runtime_name, memory), deploy,
+                                      self._rebuild_command(runtime_name),
+                                      content_sha256=self._content(runtime_name, memory))
+
+    def _url_for(self, runtime_name: str, memory: int) -> str:
+        """The URL of ``runtime_name`` at ``memory`` MiB, deployed when missing (once per client)."""
+        return str(self._resolve(runtime_name, memory).details["url"])
 
     # invocation
     def payload(self, batch: CallBatch) -> bytes:
@@ -361,7 +335,7 @@ class GoogleFaasBackend:
                            batch.job_key, status)
             return request_id
         if status == 404:
-            self._urls.pop((runtime_name, memory), None)
+            self._runtimes.delete(self.get_runtime_key(runtime_name, memory))
             raise InvocationError(
                 f"The {self.resource_kind} of runtime {runtime_name!r} does not answer at {url} (HTTP 404)."
                 f" Deploy it again: {self._rebuild_command(runtime_name)}")
@@ -381,17 +355,15 @@ class GoogleFaasBackend:
                 f"{self.name} deploys runtimes from Cloud Storage: set 'storage: gcp_storage' in the 'lithops'"
                 f" section (the executor uses {self.context.storage_backend!r}).")
         build = self._build_record(runtime_name)
-        archive = _source.source_archive(tuple(build.get("requirements") or ()))
-        from lithops.runtimes import runtime_object_key
-
-        key = runtime_object_key(self.name, f"sources/{hashlib.sha256(archive).hexdigest()[:20]}.zip")
-        self.context.storage.put_object(self.context.bucket, key, archive)
+        archive = self._archive(runtime_name)
+        key = runtime_object_key(self.name, f"sources/{archive.sha256[:20]}.zip")
+        self.context.storage.put_object(self.context.bucket, key, archive.content)
         return self.context.bucket, key, build
 
     def _build_record(self, runtime_name: str) -> dict[str, Any]:
         if runtime_name == DEFAULT_RUNTIME:
-            return {"python_version": client_python(), "requirements": []}
-        built = self._read_json(self._build_key(runtime_name))
+            return {"python_version": client_python_version(), "requirements": []}
+        built = self._runtimes.load_record(self._build_key(runtime_name))
         if built is None:
             raise ConfigError(
                 f"The {self.name} runtime {runtime_name!r} was never built. Build it first: lithops runtime build"
@@ -424,13 +396,20 @@ class GoogleFaasBackend:
             ConfigError: a resource of that name that is not lithops', or a runtime never built.
         """
         memory = int(memory or self.memory)
+        meta = self._deploy_runtime(runtime_name, memory, timeout)
+        # Deployed with this backend's settings: the executor's next check finds it up to date.
+        meta.content_sha256 = self._content(runtime_name, memory) if timeout == self.timeout else ""
+        self._runtimes.save(meta)
+        return {**{k: v for k, v in meta.to_json().items() if k != "details"}, **meta.details}
+
+    def _deploy_runtime(self, runtime_name: str, memory: int, timeout: float) -> RuntimeMeta:
         name = self.function_name(runtime_name, memory)
         existing = self._get(name)
         if existing is not None:
             self._refuse_foreign(existing)
         bucket, source, build = self._source_object(runtime_name)
-        version = lithops_version()
-        python_version = str(build.get("python_version") or client_python())
+        version = core_version()
+        python_version = str(build.get("python_version") or client_python_version())
         started = time.monotonic()
         logger.info("%s %s %s", "Updating" if existing else "Creating", self.resource_kind, name)
         resource = self._deploy(name, existing is not None, bucket=bucket, source=source, memory=memory,
@@ -438,13 +417,11 @@ class GoogleFaasBackend:
                                 env=self._environment(runtime_name, version),
                                 labels=self._labels(runtime_name, version))
         logger.info("%s %s ready at %s in %.1f s", self.resource_kind, name, resource.url, time.monotonic() - started)
-        meta = {"runtime_name": runtime_name, "runtime_memory": memory, "runtime_timeout": timeout,
-                "function_name": name, "url": resource.url, "region": self.region, "project": self.project,
-                "source": f"gs://{bucket}/{source}", "python_version": python_version, "lithops_version": version}
-        self._write_json(self._meta_key(runtime_name, memory), meta)
-        self._urls[(runtime_name, memory)] = resource.url
-        self._refused.pop((runtime_name, memory), None)
-        return meta
+        return RuntimeMeta(self.name, runtime_name, self.get_runtime_key(runtime_name, memory),
+                           python_version=python_version, lithops_version=version, runtime_memory=memory,
+                           runtime_timeout=timeout,
+                           details={"function_name": name, "url": resource.url, "region": self.region,
+                                    "project": self.project, "source": f"gs://{bucket}/{source}"})
 
     def build_runtime(self, runtime_name: str, file: str | None, extra_args: Sequence[str]) -> None:
         """Record a runtime whose platform build installs ``file`` (a requirements file) too."""
@@ -456,9 +433,10 @@ class GoogleFaasBackend:
         if file is not None:
             lines = Path(file).read_text().splitlines()
             requirements = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-        record = {"runtime_name": runtime_name, "python_version": client_python(),
-                  "lithops_version": lithops_version(), "requirements": requirements}
-        self._write_json(self._build_key(runtime_name), record)
+        record = {"runtime_name": runtime_name, "python_version": client_python_version(),
+                  "lithops_version": core_version(), "requirements": requirements}
+        self._runtimes.save_record(self._build_key(runtime_name), record)
+        self._contents = {key: value for key, value in self._contents.items() if key[0] != runtime_name}
         logger.info("Runtime %s recorded: %d extra requirements", runtime_name, len(requirements))
 
     # listing and removal
@@ -484,9 +462,7 @@ class GoogleFaasBackend:
     def _remove(self, runtime_name: str, resource: Resource) -> None:
         logger.info("Deleting %s %s", self.resource_kind, resource.name)
         self._delete(resource.name)
-        memory = resource.memory or self.memory
-        self.context.storage.delete_object(self.context.bucket, self._meta_key(runtime_name, memory))
-        self._urls.pop((runtime_name, memory), None)
+        self._runtimes.delete(self.get_runtime_key(runtime_name, resource.memory or self.memory))
 
     def clean(self, all: bool = False) -> None:
         """With ``all``, delete every lithops runtime of this region; nothing is deployed per job."""
