@@ -64,7 +64,7 @@ def _is_type_checking(node: ast.If) -> bool:
 
 def _imports(tree: ast.Module, module: str, is_package: bool, type_checking: bool) -> Iterator[tuple[str, int]]:
     """``(imported name, line)`` of every import statement, wherever it is; ``from a import b``
-    yields ``a`` and ``a.b`` (a module or not). ``type_checking=False`` skips the bodies of
+    yields ``a.b`` (the module ``a.b``, or the name ``b`` of module ``a``). ``type_checking=False`` skips the bodies of
     ``if TYPE_CHECKING:``."""
     todo: list[ast.AST] = [tree]
     while todo:
@@ -82,8 +82,7 @@ def _imports(tree: ast.Module, module: str, is_package: bool, type_checking: boo
                 package = module.split(".") if is_package else module.split(".")[:-1]
                 package = package[: len(package) - (node.level - 1)]
                 base = ".".join([*package, *([base] if base else [])])
-            yield base, node.lineno
-            for alias in node.names:
+            for alias in node.names:  # a submodule, or a name defined in ``base``
                 yield f"{base}.{alias.name}", node.lineno
 
 
@@ -106,9 +105,9 @@ def core_graph() -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(), str(path))
         for imported, _ in _imports(tree, name, path.name == "__init__.py", type_checking=False):
             for target in core_targets(imported, modules):
-                # A package's own __init__ is initialised before its submodules run: importing
-                # a parent package (``lithops``) from a submodule is not a cycle.
-                if target != name and not name.startswith(target + "."):
+                # Importing a name from a parent package (``from lithops import FunctionExecutor``)
+                # counts: the package's ``__init__`` may import it from anywhere.
+                if target != name:
                     graph[name].add(target)
     return graph
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, TypeVar
 
 from lithops import constants
-from lithops.futures_list import FuturesList
+from lithops.executor import FuturesList
 
 __all__ = [
     "CURRENT_PY_VERSION", "FuturesList", "get_default_backend", "get_mode", "is_linux_system",

@@ -27,8 +27,7 @@ def completion(shell: str | None) -> None:
         shell = os.path.basename(os.environ.get("SHELL", "bash"))
         if shell not in SHELLS:
             raise click.UsageError(f"Cannot tell the shell from $SHELL ({shell!r}): name one of {', '.join(SHELLS)}.")
-    from lithops.cli import main
-
+    main = click.get_current_context().find_root().command  # the ``lithops`` group
     completion_class = get_completion_class(shell)
     assert completion_class is not None  # the three shells are built into click
     click.echo(completion_class(main, {}, "lithops", "_LITHOPS_COMPLETE").source())

@@ -14,9 +14,6 @@ storage.
 
 from __future__ import annotations
 
-from typing import Any
-
-from lithops.spi import CallBatch
 from lithops.status import pack_exception
 from lithops.worker.array_job import INDEX_ENVS, JOB_PAYLOAD_ENV, job_index_from_env, run_job_index
 from lithops.worker.handler import (
@@ -29,6 +26,7 @@ from lithops.worker.handler import (
 )
 from lithops.worker.isolation import describe_exit, invocation_deadline, returncode_status, run_batch_isolated
 from lithops.worker.marker import WORKER_ENV, in_worker_process, mark_worker_process
+from lithops.worker.payload import handle_payload
 
 __all__ = [
     "INDEX_ENVS",
@@ -51,39 +49,3 @@ __all__ = [
     "unreported_calls",
     "write_report",
 ]
-
-_ENV: WorkerEnvironment | None = None
-
-
-def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True,
-                   deadline: float | None = None) -> dict[str, Any]:
-    """Run the calls of one invocation payload (``CallBatch.to_json()``), reporting to storage.
-
-    Args:
-        payload: the batch, as a dict or its JSON text.
-        isolate: run each call in a forked child, so that a timeout, a crash or an OOM kill fails
-            only that call (a runtime that watches its own processes may pass ``False``).
-        deadline: a ``time.monotonic()`` value bounding every call (with ``isolate``): the end of
-            the provider's invocation minus a margin (:func:`invocation_deadline`), so that calls
-            are reported as timed out before the provider stops the invocation.
-
-    Returns:
-        A small summary for the provider's response:
-        ``{"executor_id", "job_id", "calls": {call_id: succeeded}}``.
-    """
-    global _ENV
-    if _ENV is None:
-        _ENV = WorkerEnvironment()
-    batch = CallBatch.from_json(payload)
-    if not batch.report_to_storage:
-        batch = CallBatch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "report_to_storage": True})
-    outcomes: dict[str, bool] = {}
-
-    def record(report: Any) -> None:
-        outcomes[report.call_id] = bool(report.status["success"])
-
-    if isolate:
-        run_batch_isolated(batch, _ENV, record, deadline=deadline)
-    else:
-        run_batch(batch, _ENV, record)
-    return {"executor_id": batch.executor_id, "job_id": batch.job_id, "calls": outcomes}

@@ -89,7 +89,7 @@ def run_job_index(reference: str | None = None, index: int | None = None, isolat
     Raises:
         ValueError: no reference or index, or ``index`` is out of range.
     """
-    from lithops.worker import handle_payload
+    from lithops.worker.payload import handle_payload
 
     reference = reference if reference is not None else os.environ.get(JOB_PAYLOAD_ENV)
     if not reference:
