@@ -25,7 +25,12 @@ REDIS_OPTIONS: tuple[ConfigOption, ...] = (
                  " from the LITHOPS_REDIS_PASSWORD environment variable.", secret=True),
     ConfigOption("ssl", bool, False, "Connect with TLS."),
     ConfigOption("socket_connect_timeout", (int, float), 5.0,
-                 "Seconds to wait for a connection before reporting Redis unreachable."),
+                 "Seconds to wait for a connection before reporting Redis unreachable.",
+                 minimum=0, minimum_exclusive=True),
+    ConfigOption("socket_timeout", (int, float), 10.0,
+                 "Seconds to wait for the answer to a command before reporting Redis unavailable"
+                 " (a blocking get/acquire waits its own timeout plus 1 s instead).",
+                 minimum=0, minimum_exclusive=True),
     ConfigOption("expiry_time", int, 3600,
                  "Seconds the keys of a program live in Redis without being refreshed. A running"
                  " program refreshes them; a crashed one leaves nothing behind after this time."),

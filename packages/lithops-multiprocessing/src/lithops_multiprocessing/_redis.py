@@ -41,7 +41,14 @@ class RedisNotInstalledError(LithopsError, ImportError):
 
 
 class RedisUnavailableError(LithopsError, ConnectionError):
-    """The Redis server of the ``redis`` config section cannot be reached (or refused the login)."""
+    """The Redis server of the ``redis`` config section cannot be reached, refused the login, did
+    not answer in time (frozen, overloaded) or dropped the connection (killed)."""
+
+
+#: Extra seconds a blocking pop waits for Redis' answer beyond the caller's own timeout.
+BLOCKING_MARGIN = 1.0
+#: A pop that waits forever is made of pops this long, so that a frozen server is noticed.
+BLOCKING_CHUNK = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class RedisParams:
     username: str | None = None
     ssl: bool = False
     connect_timeout: float = 5.0
+    socket_timeout: float = 10.0
 
     @property
     def address(self) -> str:
@@ -70,6 +78,7 @@ class RedisParams:
             username=section.get("username"),
             ssl=bool(section.get("ssl")),
             connect_timeout=float(section.get("socket_connect_timeout") or 5.0),
+            socket_timeout=float(section.get("socket_timeout") or 10.0),
         )
 
 
@@ -190,14 +199,19 @@ def _new_client(params: RedisParams, password: str | None) -> Any:
         username=params.username,
         password=password,
         socket_connect_timeout=params.connect_timeout,
-        socket_timeout=None,  # BLPOP waits as long as asked (some redis-py versions default to 5 s)
+        # Every answer within this time; blocking pops set their own (blocking_pop).
+        socket_timeout=params.socket_timeout,
         socket_keepalive=True,
         health_check_interval=30,
     )
     return redis.Redis(connection_pool=pool)
 
 
-def _unavailable(host: str, port: int, exc: BaseException) -> RedisUnavailableError:
+class _Deadline(Exception):
+    """A blocking command got no answer within its deadline (args: the seconds waited)."""
+
+
+def _unavailable(host: str, port: int, exc: BaseException, during_command: bool = False) -> RedisUnavailableError:
     redis = import_redis()
     address = f"{host}:{port}"
     if isinstance(exc, redis.exceptions.AuthenticationError):
@@ -206,6 +220,14 @@ def _unavailable(host: str, port: int, exc: BaseException) -> RedisUnavailableEr
             " users) in the 'redis' section of the lithops config; workers on other hosts read it"
             f" from their own config or from the {PASSWORD_ENV} environment variable (passwords"
             " never travel in invocation payloads)."
+        )
+    if during_command:
+        reason = (f"no answer within {exc.args[0] if isinstance(exc, _Deadline) else 'the socket timeout'}"
+                  " s: the server is frozen or overloaded" if isinstance(exc, (redis.exceptions.TimeoutError, _Deadline))
+                  else f"the connection broke: {exc}")
+        return RedisUnavailableError(
+            f"Redis at {address} became unavailable ({reason}). Check the server; raise 'socket_timeout'"
+            " in the 'redis' section of the lithops config if it is only slow."
         )
     reason = "the connection timed out" if isinstance(exc, redis.exceptions.TimeoutError) else str(exc)
     return RedisUnavailableError(
@@ -234,6 +256,30 @@ def _connection_classes() -> tuple[type[Any], type[Any]]:
             except connection_errors as exc:
                 raise _unavailable(self.host, self.port, exc) from exc
 
+        def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+            parent: Any = super().send_packed_command  # type: ignore[misc]
+            try:
+                parent(*args, **kwargs)
+            except connection_errors as exc:
+                self.disconnect()  # type: ignore[attr-defined]
+                raise _unavailable(self.host, self.port, exc, during_command=True) from exc
+
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            parent: Any = super().read_response  # type: ignore[misc]
+            try:
+                return parent(*args, **kwargs)
+            except connection_errors as exc:
+                self.disconnect()  # type: ignore[attr-defined]
+                raise _unavailable(self.host, self.port, exc, during_command=True) from exc
+
+        def can_read(self, *args: Any, **kwargs: Any) -> bool:
+            parent: Any = super().can_read  # type: ignore[misc]
+            try:
+                return bool(parent(*args, **kwargs))
+            except connection_errors as exc:
+                self.disconnect()  # type: ignore[attr-defined]
+                raise _unavailable(self.host, self.port, exc, during_command=True) from exc
+
     class _Connection(_Reporting, Connection):
         pass
 
@@ -254,9 +300,33 @@ def blocking_pop(redis_client: Any, key: str, block: bool = True, timeout: float
     if not block or (timeout is not None and timeout <= 0):
         value: bytes | None = redis_client.lpop(key)
         return value
-    # BLPOP takes seconds with millisecond resolution; 0 would mean forever.
-    seconds = 0 if timeout is None else max(0.001, math.ceil(timeout * 1000) / 1000)
-    popped = redis_client.blpop([key], seconds)
+    # The answer must come within the caller's timeout (plus a margin), not the client's socket
+    # timeout: a frozen server then fails the call in about the time the caller asked for. Waiting
+    # forever is a series of bounded pops, so that a frozen server is noticed there too.
+    while True:
+        wait = BLOCKING_CHUNK if timeout is None else timeout
+        # BLPOP takes seconds with millisecond resolution; 0 would mean forever.
+        seconds = max(0.001, math.ceil(wait * 1000) / 1000)
+        popped = _blpop(redis_client, key, seconds)
+        if popped is not None or timeout is not None:
+            return popped
+
+
+def _blpop(redis_client: Any, key: str, seconds: float) -> bytes | None:
+    pool = redis_client.connection_pool
+    try:
+        connection = pool.get_connection()
+    except TypeError:  # redis-py < 5.3 wants the command name
+        connection = pool.get_connection("BLPOP")
+    try:
+        connection.send_command("BLPOP", key, seconds)
+        if not connection.can_read(timeout=seconds + BLOCKING_MARGIN):
+            connection.disconnect()  # the answer may still come: this connection is done
+            raise _unavailable(connection.host, connection.port, _Deadline(round(seconds + BLOCKING_MARGIN, 3)),
+                               during_command=True)
+        popped = connection.read_response()
+    finally:
+        pool.release(connection)
     return None if popped is None else bytes(popped[1])
 
 
