@@ -9,8 +9,8 @@ machine-wide, during the call).
 A warm worker runs many calls in one process, so its peak is reset before each call (Linux's
 ``clear_refs``), which makes the end peak the call's own. The ``/proc`` files stay open and are
 re-read with ``pread``: a few microseconds per call instead of tens. The machine-wide counters
-tick every 10 ms, so a reading taken at the end of a call less than 10 ms ago also serves as the
-start of the next one.
+(CPU, network) are sampled at most every 10 ms, the kernel's CPU accounting tick: calls shorter
+than that share a sample and report no CPU or network use of their own.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ class CallUsage:
         self._peak_start = 0
         self._cpu_start: list[tuple[int, int]] = []
         self._net_start = (0, 0)
-        self._last_reading = -1.0  # monotonic time of the last end-of-call reading
+        self._sample: tuple[list[tuple[int, int]], tuple[int, int]] = ([], (0, 0))
+        self._sampled_at = -1.0  # monotonic time of the last sample of the machine-wide counters
 
     def _reset_peak(self) -> bool:
         if self._clear_refs is None:
@@ -106,9 +107,14 @@ class CallUsage:
             self._peak_start = int(statm[1]) * _PAGE_SIZE if len(statm) > 1 else 0
         else:
             self._peak_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        if time.monotonic() - self._last_reading > _COUNTER_TICK:
-            self._cpu_start = _cpu_times(_read(self._stat))
-            self._net_start = _net_bytes(_read(self._net))
+        self._cpu_start, self._net_start = self._machine_counters()
+
+    def _machine_counters(self) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+        now = time.monotonic()
+        if now - self._sampled_at >= _COUNTER_TICK:
+            self._sample = (_cpu_times(_read(self._stat)), _net_bytes(_read(self._net)))
+            self._sampled_at = now
+        return self._sample
 
     def stats(self) -> dict[str, Any]:
         """The call's usage stats (Lithops keys), measured now."""
@@ -117,14 +123,12 @@ class CallUsage:
         rss = _status_kib(status, b"VmRSS:")
         anon = _status_kib(status, b"RssAnon:")
         vms = _status_kib(status, b"VmSize:")
-        cpu_end = _cpu_times(_read(self._stat))
+        cpu_end, (sent, received) = self._machine_counters()
         usage = []
         for (busy0, total0), (busy1, total1) in zip(self._cpu_start, cpu_end):
             span = total1 - total0
             usage.append(round(100.0 * (busy1 - busy0) / span, 1) if span > 0 else 0.0)
-        net_end = sent, received = _net_bytes(_read(self._net))
-        net_start, self._cpu_start, self._net_start = self._net_start, cpu_end, net_end
-        self._last_reading = time.monotonic()
+        net_start = self._net_start
         peak_end = peak * 1024 if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return {
             "worker_peak_memory_start": self._peak_start,
