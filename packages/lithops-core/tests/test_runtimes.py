@@ -20,11 +20,13 @@ from lithops.runtimes import (
     RuntimeStore,
     build_image,
     client_python_version,
+    client_requirements,
     core_version,
     dependencies_archive,
     find_docker_engine,
     lithops_archive,
     requirements_archive,
+    runtime_distributions,
     update_command,
     write_build_context,
 )
@@ -48,7 +50,9 @@ def test_lithops_archive_is_deterministic_and_complete() -> None:
     version = metadata.version("lithops-localhost")
     assert f"lithops_localhost-{version}.dist-info/entry_points.txt" in names
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
-    assert first.packages == tuple(sorted([f"lithops-core=={core_version()}", f"lithops-localhost=={version}"]))
+    optional = [f"{name}=={metadata.version(name)}" for name in runtime_distributions() if name != "lithops-core"]
+    assert first.packages == tuple(sorted([f"lithops-core=={core_version()}", f"lithops-localhost=={version}",
+                                           *optional]))
     with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
@@ -66,6 +70,28 @@ def test_lithops_archive_runs_from_where_it_is_unpacked(tmp_path: Path) -> None:
                          text=True, check=True, timeout=120).stdout.splitlines()
     assert out[0].startswith(str(tmp_path / "code")) and out[1].startswith(str(tmp_path / "code"))
     assert "lithops_localhost.compute:LocalhostBackend" in out[2]
+
+
+def test_an_installed_lithops_multiprocessing_travels_with_every_runtime(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processes of lithops.multiprocessing unpickle its objects on the workers: when the client has
+    the package, runtimes hold it and its dependencies (here a stand-in distribution needing pytest)."""
+    site = tmp_path / "site"
+    (site / "lithops_multiprocessing").mkdir(parents=True)
+    (site / "lithops_multiprocessing" / "__init__.py").write_text("MARK = 'stand-in'\n")
+    dist_info = site / f"lithops_multiprocessing-{core_version()}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: lithops-multiprocessing\n"
+                                        f"Version: {core_version()}\nRequires-Dist: pytest\n")
+    (dist_info / "top_level.txt").write_text("lithops_multiprocessing\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "lithops_multiprocessing", raising=False)
+    assert runtime_distributions("lithops-localhost") == ("lithops-core", "lithops-localhost",
+                                                          "lithops-multiprocessing")
+    archive = lithops_archive("lithops-localhost")
+    assert f"lithops-multiprocessing=={core_version()}" in archive.packages
+    assert "lithops_multiprocessing/__init__.py" in _names(archive.content)
+    assert f"pytest=={metadata.version('pytest')}" in client_requirements("lithops-localhost")
 
 
 def test_lithops_archive_names_a_missing_distribution() -> None:

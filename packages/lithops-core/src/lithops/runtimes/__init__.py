@@ -29,6 +29,7 @@ from lithops.runtimes._archive import (
     dependency_closure,
     lithops_archive,
     requirements_archive,
+    runtime_distributions,
     sha256_b64,
 )
 from lithops.runtimes._container import (
@@ -67,6 +68,7 @@ __all__ = [
     "lithops_archive",
     "manual_build_commands",
     "requirements_archive",
+    "runtime_distributions",
     "runtime_object_key",
     "sha256_b64",
     "update_command",

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 #: The distribution of lithops' core: always part of :func:`lithops_archive`.
 CORE_DISTRIBUTION = "lithops-core"
+#: lithops distributions a runtime holds whenever the client has them installed: the objects of
+#: ``lithops.multiprocessing`` (its processes' targets, queues, locks) are unpickled on workers.
+OPTIONAL_DISTRIBUTIONS = ("lithops-multiprocessing",)
 #: Import names of distributions whose name does not say them (editable installs list no files).
 _IMPORT_NAMES = {"lithops-core": ("lithops",)}
 #: Files never copied from the client: bytecode, compiled extensions built for the client's
@@ -175,7 +178,8 @@ def _distribution(name: str) -> metadata.Distribution:
 
 
 def lithops_archive(*distributions: str, prefix: str = "") -> Archive:
-    """lithops-core and the given distributions (the provider's), as installed on this client.
+    """lithops-core and the given distributions (the provider's), as installed on this client,
+    with the optional lithops distributions the client has (:func:`runtime_distributions`).
 
     Args:
         *distributions: the provider's distribution (``"lithops-aws"``) and any other lithops
@@ -186,9 +190,22 @@ def lithops_archive(*distributions: str, prefix: str = "") -> Archive:
         RuntimeBuildError: a distribution is not installed.
     """
     writer = ArchiveWriter()
-    for name in dict.fromkeys((CORE_DISTRIBUTION, *distributions)):
+    for name in runtime_distributions(*distributions):
         writer.add_distribution(_distribution(name), prefix)
     return writer.archive()
+
+
+def runtime_distributions(*distributions: str) -> tuple[str, ...]:
+    """The lithops distributions a runtime holds: lithops-core, ``distributions`` (the provider's)
+    and those of :data:`OPTIONAL_DISTRIBUTIONS` installed on this client."""
+    names = [CORE_DISTRIBUTION, *distributions]
+    for name in OPTIONAL_DISTRIBUTIONS:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        names.append(name)
+    return tuple(dict.fromkeys(names))
 
 
 def _requirement_names(dist: metadata.Distribution) -> Iterator[str]:
@@ -226,8 +243,7 @@ def dependency_closure(distributions: Iterable[str], exclude: Iterable[str] = ()
 def client_requirements(*distributions: str) -> list[str]:
     """``name==version`` of every third-party distribution that lithops-core and
     ``distributions`` need, as installed on this client (for a container image's pip install)."""
-    roots = (CORE_DISTRIBUTION, *distributions)
-    return [f"{d.metadata['Name']}=={d.version}" for d in dependency_closure(roots)]
+    return [f"{d.metadata['Name']}=={d.version}" for d in dependency_closure(runtime_distributions(*distributions))]
 
 
 def dependencies_archive(*distributions: str, prefix: str = "python/",
@@ -243,7 +259,7 @@ def dependencies_archive(*distributions: str, prefix: str = "python/",
         exclude: distributions to leave out (ones the provider's runtime already has).
     """
     writer = ArchiveWriter()
-    for dist in dependency_closure((CORE_DISTRIBUTION, *distributions), exclude):
+    for dist in dependency_closure(runtime_distributions(*distributions), exclude):
         writer.add_distribution(dist, prefix)
     return writer.archive()
 
