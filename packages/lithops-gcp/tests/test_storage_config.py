@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from lithops.config import default_config, extract_storage_config
-from lithops.errors import ConfigError, StorageError, StorageNoSuchBucketError
+from lithops.errors import ConfigError, StorageNoSuchBucketError, StorageUnavailableError
 from lithops.storage import Storage
 from lithops_testkit.emulators import free_port
 from lithops_testkit.emulators.fake_gcs import GCSServer
@@ -88,8 +88,8 @@ def test_default_bucket_is_created_on_first_use(gcs_server: GCSServer) -> None:
 
 def test_unreachable_endpoint_is_a_clear_error_in_bounded_time() -> None:
     storage = _storage(endpoint=f"http://127.0.0.1:{free_port()}", project_name="p", storage_bucket="b",
-                       retry_timeout=2)
+                       retries=1, connect_timeout=1, read_timeout=1)
     started = time.monotonic()
-    with pytest.raises(StorageError, match=r"at http://127\.0\.0\.1:\d+ did not answer.*retry_timeout"):
+    with pytest.raises(StorageUnavailableError, match=r"at http://127\.0\.0\.1:\d+ did not complete a request.*'retries'"):
         storage.head_object("b", "k")
     assert time.monotonic() - started < 20

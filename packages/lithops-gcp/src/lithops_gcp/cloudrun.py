@@ -79,7 +79,7 @@ class CloudRunBackend(GoogleFaasBackend):
 
         with self._errors(f"reading service {name}"):
             try:
-                return self._resource(self._client.get_service(name=self._full(name)))
+                return self._resource(self._client.get_service(name=self._full(name), timeout=self.request_timeout))
             except api.NotFound:
                 return None
 
@@ -120,9 +120,10 @@ class CloudRunBackend(GoogleFaasBackend):
         with self._errors(f"{'updating' if update else 'creating'} service {name}"):
             if update:
                 service.name = self._full(name)
-                operation = self._client.update_service(service=service)
+                operation = self._client.update_service(service=service, timeout=self.request_timeout)
             else:
-                operation = self._client.create_service(parent=self.location(), service=service, service_id=name)
+                operation = self._client.create_service(parent=self.location(), service=service, service_id=name,
+                                                        timeout=self.request_timeout)
             return self._resource(operation.result(timeout=deadline))
 
     def _delete(self, name: str) -> None:
@@ -130,11 +131,11 @@ class CloudRunBackend(GoogleFaasBackend):
 
         with self._errors(f"deleting service {name}"):
             try:
-                self._client.delete_service(name=self._full(name)).result(
+                self._client.delete_service(name=self._full(name), timeout=self.request_timeout).result(
                     timeout=float(self.config.get("deploy_timeout") or 900))
             except api.NotFound:
                 pass
 
     def _list(self) -> list[Resource]:
         with self._errors("listing services"):
-            return [self._resource(s) for s in self._client.list_services(parent=self.location())]
+            return [self._resource(s) for s in self._client.list_services(parent=self.location(), timeout=self.request_timeout)]

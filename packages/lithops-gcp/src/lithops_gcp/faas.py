@@ -35,7 +35,15 @@ from lithops.runtimes import (
     runtime_object_key,
     update_command,
 )
-from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
+from lithops.spi import (
+    CLIENT_TIMEOUT_OPTIONS,
+    CallBatch,
+    Capability,
+    ClientTimeouts,
+    ComputeContext,
+    ConfigOption,
+    RuntimeInfo,
+)
 
 from lithops_gcp import _source
 from lithops_gcp.auth import load_credentials, require_project
@@ -72,6 +80,8 @@ def common_options(default_memory: int, default_timeout: int, default_workers: i
         ConfigOption("deploy_timeout", (int, float), 900, "Seconds to wait for a deployment to finish."),
         ConfigOption("endpoint", str, None,
                      "URL of the control plane API, for emulators (http://127.0.0.1:PORT); default: Google."),
+        # For control-plane requests; an invocation waits up to runtime_timeout for its answer.
+        *CLIENT_TIMEOUT_OPTIONS,
     )
 
 
@@ -183,6 +193,10 @@ class GoogleFaasBackend:
         self.project = require_project(self.name, credentials)
         self.credentials = credentials
         self.runtime_name = str(self.config.get("runtime") or DEFAULT_RUNTIME)
+        timeouts = ClientTimeouts.from_config(self.config)
+        #: Seconds one control-plane request may take (connect and read).
+        self.request_timeout = timeouts.connect + timeouts.read
+        self._connect_timeout = timeouts.connect
         self._auth = _InvokeAuth(credentials.key_file, anonymous=self.endpoint is not None)
         self._http = requests.Session()
         pool = max(10, min(self.max_workers, 128))
@@ -312,7 +326,8 @@ class GoogleFaasBackend:
         request_id = uuid.uuid4().hex
         headers = {"Content-Type": "application/json", "X-Lithops-Request": request_id, **self._auth.headers(url)}
         try:
-            response = self._http.post(url, data=body, headers=headers, timeout=(10, self.timeout + 60))
+            response = self._http.post(url, data=body, headers=headers,
+                                       timeout=(self._connect_timeout, self.timeout + 60))
         except requests.ConnectionError as exc:
             raise InvocationError(
                 f"Cannot reach the {self.resource_kind} of runtime {runtime_name!r} at {url}"

@@ -80,7 +80,7 @@ class FunctionsBackend(GoogleFaasBackend):
 
         with self._errors(f"reading function {name}"):
             try:
-                return self._resource(self._client.get_function(name=self._full(name)))
+                return self._resource(self._client.get_function(name=self._full(name), timeout=self.request_timeout))
             except api.NotFound:
                 return None
 
@@ -109,9 +109,11 @@ class FunctionsBackend(GoogleFaasBackend):
                 from google.protobuf import field_mask_pb2
 
                 mask = field_mask_pb2.FieldMask(paths=["build_config", "service_config", "labels"])
-                operation = self._client.update_function(function=function, update_mask=mask)
+                operation = self._client.update_function(function=function, update_mask=mask,
+                                                         timeout=self.request_timeout)
             else:
-                operation = self._client.create_function(parent=self.location(), function=function, function_id=name)
+                operation = self._client.create_function(parent=self.location(), function=function, function_id=name,
+                                                         timeout=self.request_timeout)
             return self._resource(operation.result(timeout=deadline))
 
     def _delete(self, name: str) -> None:
@@ -119,11 +121,11 @@ class FunctionsBackend(GoogleFaasBackend):
 
         with self._errors(f"deleting function {name}"):
             try:
-                self._client.delete_function(name=self._full(name)).result(
+                self._client.delete_function(name=self._full(name), timeout=self.request_timeout).result(
                     timeout=float(self.config.get("deploy_timeout") or 900))
             except api.NotFound:
                 pass
 
     def _list(self) -> list[Resource]:
         with self._errors("listing functions"):
-            return [self._resource(f) for f in self._client.list_functions(parent=self.location())]
+            return [self._resource(f) for f in self._client.list_functions(parent=self.location(), timeout=self.request_timeout)]

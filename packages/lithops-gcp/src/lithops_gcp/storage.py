@@ -29,8 +29,20 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 from urllib.parse import quote
 
-from lithops.errors import StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.spi import Capability, ConfigOption, ObjectInfo, PullStream
+from lithops.errors import (
+    StorageError,
+    StorageNoSuchBucketError,
+    StorageNoSuchKeyError,
+    StorageUnavailableError,
+)
+from lithops.spi import (
+    CLIENT_TIMEOUT_OPTIONS,
+    Capability,
+    ClientTimeouts,
+    ConfigOption,
+    ObjectInfo,
+    PullStream,
+)
 
 from lithops_gcp.auth import load_credentials, require_project
 from lithops_gcp.config import CREDENTIALS_PATH, PROJECT_NAME, REGION
@@ -57,8 +69,7 @@ GCS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("upload_chunksize", int, 16 * _MiB,
                  "Streams and files larger than this are uploaded in resumable parts of this size (bytes)."),
     ConfigOption("max_concurrency", int, 16, "Requests issued at once by delete_objects."),
-    ConfigOption("retry_timeout", (int, float), 120,
-                 "Seconds a request is retried on throttling, transient and connection errors."),
+    *CLIENT_TIMEOUT_OPTIONS,
 )
 
 
@@ -95,8 +106,10 @@ class GCSStorageBackend:
         chunk = int(config.get("upload_chunksize") or 16 * _MiB)
         self._chunk_size = max(_CHUNK_ALIGN, chunk - chunk % _CHUNK_ALIGN)
         self._threads = max(1, int(config.get("max_concurrency") or 16))
-        retry_timeout = float(config.get("retry_timeout") or 120)
-        self._retry: Any = DEFAULT_RETRY.with_timeout(retry_timeout)
+        timeouts = ClientTimeouts.from_config(config)
+        #: Per request: (connect, read) seconds; retried on transient errors for at most worst_case.
+        self._timeout = (timeouts.connect, timeouts.read)
+        self._retry: Any = DEFAULT_RETRY.with_timeout(timeouts.worst_case)
         self._default_bucket: str | None = config.get("storage_bucket")
         self._default_bucket_ready = self._default_bucket is not None
         self._lock = threading.Lock()
@@ -125,11 +138,12 @@ class GCSStorageBackend:
                 f" {exc.message}). Give the service account the Storage Admin role (or Storage Object"
                 " Admin on this bucket), and check 'credentials_path' in the 'gcp' section."
             ) from exc
-        except api.RetryError as exc:
-            raise StorageError(
-                f"Cloud Storage at {self._where()} did not answer a request on bucket {bucket!r} within"
-                f" the retry timeout ({exc.cause!r}). Check that the endpoint is reachable and the"
-                " 'gcp_storage.endpoint' configuration, or raise 'retry_timeout'."
+        except (api.RetryError, api.ServerError, api.TooManyRequests) as exc:
+            raise StorageUnavailableError(
+                f"Cloud Storage at {self._where()} did not complete a request on bucket {bucket!r}"
+                f" ({type(exc).__name__}: {getattr(exc, 'cause', None) or exc}). Check that the endpoint"
+                " is reachable and the 'gcp_storage.endpoint' configuration, or raise 'retries',"
+                " 'connect_timeout' or 'read_timeout'."
             ) from exc
         except api.GoogleAPICallError as exc:
             raise StorageError(
@@ -140,8 +154,8 @@ class GCSStorageBackend:
                 f"Could not authenticate to Cloud Storage ({type(exc).__name__}: {exc}). Check"
                 " 'credentials_path' in the 'gcp' section or the application-default credentials."
             ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise StorageError(
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise StorageUnavailableError(
                 f"Cannot reach Cloud Storage at {self._where()} ({type(exc).__name__}). Check that the"
                 " endpoint is running and the 'gcp_storage.endpoint' configuration."
             ) from exc
@@ -158,7 +172,7 @@ class GCSStorageBackend:
         from google.api_core import exceptions as api
 
         try:
-            self._client.get_bucket(bucket, retry=self._retry)
+            self._client.get_bucket(bucket, retry=self._retry, timeout=self._timeout)
         except api.NotFound:
             return False
         return True
@@ -192,7 +206,7 @@ class GCSStorageBackend:
 
         with self._errors(bucket):
             try:
-                self._client.create_bucket(bucket, location=self.region, retry=self._retry)
+                self._client.create_bucket(bucket, location=self.region, retry=self._retry, timeout=self._timeout)
             except api.Conflict as exc:
                 try:
                     self._client.get_bucket(bucket)
@@ -203,7 +217,7 @@ class GCSStorageBackend:
 
     def head_bucket(self, bucket: str) -> dict[str, Any]:
         with self._errors(bucket):
-            found = self._client.get_bucket(bucket, retry=self._retry)
+            found = self._client.get_bucket(bucket, retry=self._retry, timeout=self._timeout)
         properties: dict[str, Any] = dict(found._properties)
         return properties
 
@@ -219,18 +233,18 @@ class GCSStorageBackend:
         with self._errors(bucket, None):
             if isinstance(body, (bytes, bytearray, memoryview)):
                 blob.chunk_size = None  # one request: a multipart upload of known size
-                blob.upload_from_string(bytes(body), content_type="application/octet-stream")
+                blob.upload_from_string(bytes(body), content_type="application/octet-stream", timeout=self._timeout)
                 return
             seekable = getattr(body, "seekable", None)
             if seekable is not None and seekable():
-                blob.upload_from_file(body, content_type="application/octet-stream")
+                blob.upload_from_file(body, content_type="application/octet-stream", timeout=self._timeout)
                 return
             # Resumable uploads seek back to resend a part: spool a one-way stream first
             # (in memory up to one part, on disk beyond).
             with tempfile.SpooledTemporaryFile(max_size=self._chunk_size) as spool:
                 shutil.copyfileobj(body, spool, 1 << 20)
                 spool.seek(0)
-                blob.upload_from_file(spool, content_type="application/octet-stream")
+                blob.upload_from_file(spool, content_type="application/octet-stream", timeout=self._timeout)
 
     def _checked_range(self, bucket: str, key: str, byte_range: tuple[int, int] | None) -> bool:
         """False when the range holds no byte (still raising for a missing key)."""
@@ -251,7 +265,7 @@ class GCSStorageBackend:
         with self._errors(bucket, key):
             try:
                 data: bytes = blob.download_as_bytes(start=start, end=end, checksum=None, raw_download=True,
-                                                      retry=self._retry)
+                                                      retry=self._retry, timeout=self._timeout)
             except api.RequestRangeNotSatisfiable:
                 return b""  # a range past the end: an empty read, as with files and slices
         return data
@@ -270,7 +284,7 @@ class GCSStorageBackend:
             headers["Range"] = f"bytes={first}-" if last >= _OPEN_END else f"bytes={first}-{last}"
         with self._errors(bucket, key):
             response = self._session.get(self._media_url(bucket, key), headers=headers, stream=True,
-                                         timeout=(30, 300))
+                                         timeout=self._timeout)
         if response.status_code == 416:
             response.close()
             return io.BytesIO(b"")
@@ -288,7 +302,7 @@ class GCSStorageBackend:
     def head_object(self, bucket: str, key: str) -> dict[str, str]:
         """The object's metadata as HTTP-style headers: ``content-length``, ``etag``, ``last-modified``..."""
         with self._errors(bucket, key):
-            blob = self._client.bucket(bucket).get_blob(key, retry=self._retry)
+            blob = self._client.bucket(bucket).get_blob(key, retry=self._retry, timeout=self._timeout)
             if blob is None:
                 raise self._not_found(bucket, key)
         headers = {
@@ -308,7 +322,7 @@ class GCSStorageBackend:
         from google.api_core import exceptions as api
 
         with self._errors(bucket, None), contextlib.suppress(api.NotFound):
-            self._client.bucket(bucket).delete_blob(key, retry=self._retry)
+            self._client.bucket(bucket).delete_blob(key, retry=self._retry, timeout=self._timeout)
 
     def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
         """Delete ``keys``, ``max_concurrency`` requests at a time; missing keys are not an error."""
@@ -322,7 +336,7 @@ class GCSStorageBackend:
         with self._errors(bucket, None):
             # startOffset is inclusive; start_after is not.
             for blob in self._client.list_blobs(bucket, prefix=prefix or None, start_offset=start_after or None,
-                                                retry=self._retry):
+                                                retry=self._retry, timeout=self._timeout):
                 if start_after is not None and blob.name <= start_after:
                     continue
                 yield blob
@@ -341,7 +355,7 @@ class GCSStorageBackend:
         if os.path.getsize(file_name) <= self._chunk_size:
             blob.chunk_size = None
         with self._errors(bucket, None):
-            blob.upload_from_filename(file_name, content_type="application/octet-stream")
+            blob.upload_from_filename(file_name, content_type="application/octet-stream", timeout=self._timeout)
 
     def download_file(self, bucket: str, key: str, file_name: str) -> None:
         """Download to ``file_name`` (parents created), which appears only once complete."""
@@ -352,7 +366,7 @@ class GCSStorageBackend:
         try:
             with self._errors(bucket, key), open(partial, "wb") as handle:
                 self._blob(bucket, key).download_to_file(handle, raw_download=True, checksum=None,
-                                                                retry=self._retry)
+                                                                retry=self._retry, timeout=self._timeout)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
