@@ -24,25 +24,22 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from lithops.errors import ConfigError, RuntimeBuildError
-from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
+from lithops.spi import ConfigOption
 
 from lithops_azure import _arm, _function_app
-from lithops_azure._account import StorageAccount, resolve_account
-from lithops_azure._queue import InvocationQueue
+from lithops_azure._queue_backend import DEFAULT_RUNTIME, QueueInvokedBackend
 from lithops_azure.config import REGION, RESOURCE_GROUP, STORAGE_ACCOUNT_OPTIONS, SUBSCRIPTION_ID
 from lithops_azure.entry_point import TIMEOUT_SETTING
 
-__all__ = ["FUNCTIONS_OPTIONS", "AzureFunctionsBackend", "shared_account"]
+__all__ = ["FUNCTIONS_OPTIONS", "AzureFunctionsBackend"]
 
 logger = logging.getLogger(__name__)
 
 BACKEND = "azure_functions"
-DEFAULT_RUNTIME = "default"
 #: Longest function timeout of the Consumption plan, in seconds.
 MAX_TIMEOUT = 600
 
@@ -71,32 +68,11 @@ FUNCTIONS_OPTIONS: tuple[ConfigOption, ...] = (
 )
 
 
-def shared_account(config: Mapping[str, Any], context: ComputeContext, section: str) -> StorageAccount:
-    """The storage account of a compute backend: its own (or ``azure``'s) keys, else the account of
-    the ``azure_storage`` backend the executor uses.
-
-    Raises:
-        ConfigError: no account is configured anywhere.
-    """
-    from lithops_azure.blob import AzureBlobStorageBackend
-
-    storage = context.storage
-    if (isinstance(storage, AzureBlobStorageBackend) and not config.get("connection_string")
-            and config.get("storage_account_name") in (None, storage.account.name)):
-        # The executor's storage account, with its endpoints (set in azure_storage, as in Lithops 3).
-        account = storage.account
-    else:
-        account = resolve_account(config, section)
-    if config.get("queue_endpoint"):
-        account = StorageAccount(account.name, account.key, account.blob_endpoint, str(config["queue_endpoint"]))
-    return account
-
-
 def _slug(runtime_name: str) -> str:
     return _arm.resource_name(runtime_name.rsplit("/", 1)[-1], limit=30) or "runtime"
 
 
-class AzureFunctionsBackend:
+class AzureFunctionsBackend(QueueInvokedBackend):
     """Runs each batch of calls as one queue-triggered invocation of a function app.
 
     Args:
@@ -105,31 +81,11 @@ class AzureFunctionsBackend:
     """
 
     name: ClassVar[str] = BACKEND
-    default_storage: ClassVar[str] = "azure_storage"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.FAAS, Capability.RUNTIME_BUILD})
     config_options: ClassVar[tuple[ConfigOption, ...]] = FUNCTIONS_OPTIONS
-    config_inherits: ClassVar[tuple[str, ...]] = ("azure",)
-
-    def __init__(self, config: Mapping[str, Any], context: ComputeContext) -> None:
-        from lithops.runtimes import RuntimeStore
-
-        self.config = dict(config)
-        self.context = context
-        self.memory = int(self.config.get("runtime_memory") or 1536)
-        self.timeout = float(self.config.get("runtime_timeout") or 300)
-        if not 1 <= self.timeout <= MAX_TIMEOUT:
-            raise ConfigError(f"Config key 'runtime_timeout' in section {BACKEND!r} must be between 1 and"
-                              f" {MAX_TIMEOUT} seconds (the Consumption plan's limit), got {self.timeout:g}.")
-        self.runtime_name = str(self.config.get("runtime") or DEFAULT_RUNTIME)
-        self.max_workers = int(self.config.get("max_workers") or 1000)
-        self.account = shared_account(self.config, context, BACKEND)
-        self.store = RuntimeStore(context.storage, context.bucket, BACKEND)
-        self._queues: dict[str, InvocationQueue] = {}
-        self._lock = threading.Lock()
-        self._web: Any = None
-
-    def __repr__(self) -> str:
-        return f"<AzureFunctionsBackend runtime={self.runtime_name!r} account={self.account.name!r}>"
+    max_timeout: ClassVar[float] = MAX_TIMEOUT
+    default_memory: ClassVar[int] = 1536
+    resource_kind: ClassVar[str] = "function app"
+    _web: Any = None
 
     # management client
     @property
@@ -144,85 +100,19 @@ class AzureFunctionsBackend:
                                                 **_arm.client_kwargs(self.config))
         return self._web
 
-    @property
-    def resource_group(self) -> str:
-        return _arm.required(self.config, "resource_group", BACKEND, "Create one with: az group create --name"
-                             " LithopsResourceGroup --location westeurope")
-
-    @property
-    def region(self) -> str:
-        return _arm.required(self.config, "region", BACKEND, "The region of the resource group, e.g. westeurope.")
-
     # names
-    def app_name(self, runtime_name: str, memory: int) -> str:
+    def resource_name(self, runtime_name: str, memory: int) -> str:
         """The function app of ``runtime_name`` at ``memory`` MiB (names are global in Azure: the
         storage account's name makes them unique)."""
         python = _function_app_python().replace(".", "")
         slug = f"default-py{python}" if runtime_name == DEFAULT_RUNTIME else _slug(runtime_name)
         return _arm.resource_name("lithops", self.account.name, slug, f"{memory}mb")
 
-    def queue_name(self, app: str) -> str:
-        # Queue names have at most 63 characters and the poison queue adds 7.
-        return _arm.resource_name(app, limit=56)
-
-    def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:
-        return f"{self.account.name}/{self.app_name(runtime_name, runtime_memory or self.memory)}"
-
-    def _fix_command(self, runtime_name: str) -> str:
-        from lithops.runtimes import update_command
-
-        return update_command(BACKEND, runtime_name, self.context.storage_backend)
-
-    # runtime info
-    def get_runtime_info(self) -> RuntimeInfo:
-        """The configured runtime, deployed first when missing or made by another lithops version."""
-        from lithops.runtimes import core_version
-
-        meta = self._resolve(self.runtime_name, self.memory)
-        return RuntimeInfo(runtime_name=self.runtime_name, runtime_memory=self.memory,
-                           runtime_timeout=float(meta.runtime_timeout or self.timeout), max_workers=self.max_workers,
-                           python_version=meta.python_version, lithops_version=core_version())
-
-    def _resolve(self, runtime_name: str, memory: int) -> Any:
-        key = self.get_runtime_key(runtime_name, memory)
+    def content_sha256(self, runtime_name: str) -> str | None:
         # The default runtime follows the client: redeployed when the client's lithops changes.
-        content = _client_content_sha() if runtime_name == DEFAULT_RUNTIME else None
-        return self.store.resolve(key, deploy=lambda: self._deploy(runtime_name, memory, self.timeout),
-                                  fix_command=self._fix_command(runtime_name), content_sha256=content)
-
-    # invocation
-    def _queue(self, name: str) -> InvocationQueue:
-        queue = self._queues.get(name)
-        if queue is None:
-            with self._lock:
-                queue = self._queues.get(name)
-                if queue is None:
-                    queue = InvocationQueue(self.account, name, pool_size=max(8, min(self.max_workers, 128)))
-                    self._queues[name] = queue
-        return queue
-
-    def invoke(self, batch: CallBatch) -> str:
-        """Enqueue ``batch`` for the runtime's function app; return the message id.
-
-        Raises:
-            InvocationThrottledError: the storage account throttled (core retries).
-            InvocationError: the runtime's queue is gone, or the request failed.
-        """
-        runtime = batch.runtime_name or self.runtime_name
-        memory = int(batch.runtime_memory or self.memory)
-        meta = self._resolve(runtime, memory)
-        queue = self._queue(str(meta.details["queue"]))
-        return queue.send(batch, self.context)
+        return _client_content_sha() if runtime_name == DEFAULT_RUNTIME else None
 
     # deployment
-    def deploy_runtime(self, runtime_name: str, memory: int | None, timeout: float) -> dict[str, Any]:
-        """Create (or update) the function app of ``runtime_name`` and record it."""
-        memory = int(memory or self.memory)
-        meta = self._deploy(runtime_name, memory, timeout)
-        self.store.save(meta)
-        record: dict[str, Any] = meta.to_json()
-        return record
-
     def _package(self, runtime_name: str, queue: str, timeout: float) -> tuple[bytes, str]:
         """The package zip of a runtime and the Python it runs."""
         python = _function_app_python()
@@ -237,29 +127,25 @@ class AzureFunctionsBackend:
                                           list(built.get("pip_args") or ()))
         return _function_app.package(queue, timeout, deps), str(built["python_version"])
 
-    def _deploy(self, runtime_name: str, memory: int, timeout: float) -> Any:
+    def deploy(self, runtime_name: str, memory: int, timeout: float) -> Any:
+        from azure.core.exceptions import HttpResponseError
         from lithops.runtimes import RuntimeMeta
 
         timeout = min(float(timeout or self.timeout), MAX_TIMEOUT)
-        app = self.app_name(runtime_name, memory)
+        app = self.resource_name(runtime_name, memory)
         queue = self.queue_name(app)
         existing = self._get_site(app)
         if existing is not None:
-            self._check_owned(app, existing)
+            self.check_owned(app, existing.tags)
         content, python = self._package(runtime_name, queue, timeout)
         digest = hashlib.sha256(content).hexdigest()
         package_url = self._upload_package(app, content, digest)
-        self._queue(queue).ensure()
+        self.queue(queue).ensure()
         plan = self._ensure_plan()
         settings = self._app_settings(runtime_name, package_url, timeout)
-        from azure.core.exceptions import HttpResponseError
-        from lithops.runtimes import core_version
-
         # The body as Microsoft.Web's REST API describes a site (WebApps.json: Site).
         site = {
-            "location": self.region, "kind": "functionapp,linux",
-            "tags": {_arm.OWNER_TAG[0]: _arm.OWNER_TAG[1], "lithops_runtime": runtime_name[:256],
-                     "lithops_memory": str(memory), "lithops_version": core_version()},
+            "location": self.region, "kind": "functionapp,linux", "tags": self.tags(runtime_name, memory),
             "properties": {
                 "serverFarmId": plan, "reserved": True, "httpsOnly": True,
                 "siteConfig": {"linuxFxVersion": f"Python|{python}",
@@ -273,9 +159,10 @@ class AzureFunctionsBackend:
             self.web.web_apps.sync_function_triggers(self.resource_group, app)
         except HttpResponseError as exc:
             raise _arm.management_error(exc, f"deploy the function app {app}") from exc
-        return RuntimeMeta(backend=BACKEND, runtime_name=runtime_name, runtime_key=self.get_runtime_key(runtime_name, memory),
-                           python_version=python, runtime_memory=memory, runtime_timeout=timeout,
-                           content_sha256=_client_content_sha() if runtime_name == DEFAULT_RUNTIME else digest,
+        return RuntimeMeta(backend=BACKEND, runtime_name=runtime_name,
+                           runtime_key=self.get_runtime_key(runtime_name, memory), python_version=python,
+                           runtime_memory=memory, runtime_timeout=timeout,
+                           content_sha256=self.content_sha256(runtime_name) or digest,
                            details={"function_app": app, "queue": queue, "resource_group": self.resource_group,
                                     "region": self.region, "package_sha256": digest})
 
@@ -345,13 +232,6 @@ class AzureFunctionsBackend:
                 return None
             raise _arm.management_error(exc, f"read the function app {app}") from exc
 
-    def _check_owned(self, app: str, site: Any) -> None:
-        if (site.tags or {}).get(_arm.OWNER_TAG[0]) != _arm.OWNER_TAG[1]:
-            raise ConfigError(
-                f"A function app named {app} exists in resource group {self.resource_group} and was not deployed"
-                f" by lithops (it lacks the tag {_arm.OWNER_TAG[0]}={_arm.OWNER_TAG[1]}); lithops will not modify"
-                " it. Delete it, or choose another runtime name or runtime_memory.")
-
     # build
     def build_runtime(self, runtime_name: str, file: str | None, extra_args: Sequence[str]) -> None:
         """Record a runtime with the packages of a requirements file besides lithops' own.
@@ -379,62 +259,24 @@ class AzureFunctionsBackend:
         logger.info("Runtime %s built (%d extra requirements)", runtime_name, len(requirements))
 
     # listing and removal
-    def _our_sites(self) -> list[Any]:
+    def our_resources(self) -> list[tuple[str, Mapping[str, str]]]:
         from azure.core.exceptions import HttpResponseError
 
         try:
             sites = list(self.web.web_apps.list_by_resource_group(self.resource_group))
         except HttpResponseError as exc:
             raise _arm.management_error(exc, f"list the function apps of {self.resource_group}") from exc
-        prefix = _arm.resource_name("lithops", self.account.name)
-        return [s for s in sites if (s.tags or {}).get(_arm.OWNER_TAG[0]) == _arm.OWNER_TAG[1]
-                and str(s.name).startswith(prefix)]
+        return [(str(site.name), dict(site.tags or {})) for site in sites if self.owned(site.tags)]
 
-    def list_runtimes(self, runtime_name: str = "all") -> list[tuple[str, int | None, str]]:
-        """``(runtime name, memory, lithops version)`` of each deployed function app."""
-        found = []
-        for site in self._our_sites():
-            tags = site.tags or {}
-            if runtime_name in ("all", tags.get("lithops_runtime")):
-                found.append((str(tags.get("lithops_runtime")), int(tags.get("lithops_memory") or 0) or None,
-                              str(tags.get("lithops_version", ""))))
-        return sorted(found)
-
-    def delete_runtime(self, runtime_name: str, memory: int | None) -> None:
-        """Delete the function apps of ``runtime_name`` (every memory when ``memory`` is None)."""
-        for site in self._our_sites():
-            tags = site.tags or {}
-            if tags.get("lithops_runtime") != runtime_name:
-                continue
-            if memory is not None and int(tags.get("lithops_memory") or 0) != int(memory):
-                continue
-            self._delete_app(runtime_name, int(tags.get("lithops_memory") or self.memory), str(site.name))
-
-    def _delete_app(self, runtime_name: str, memory: int, app: str) -> None:
+    def delete_resource(self, name: str) -> None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        logger.info("Deleting function app %s", app)
         try:
-            self.web.web_apps.delete(self.resource_group, app)
+            self.web.web_apps.delete(self.resource_group, name)
         except ResourceNotFoundError:
             pass
         except HttpResponseError as exc:
-            raise _arm.management_error(exc, f"delete the function app {app}") from exc
-        self._queue(self.queue_name(app)).delete()
-        self.store.delete(self.get_runtime_key(runtime_name, memory))
-
-    def clean(self, all: bool = False) -> None:
-        """With ``all``, delete every lithops function app of this storage account; else nothing."""
-        if not all:
-            return
-        for site in self._our_sites():
-            tags = site.tags or {}
-            self._delete_app(str(tags.get("lithops_runtime")), int(tags.get("lithops_memory") or self.memory),
-                             str(site.name))
-
-    def clear(self, job_keys: Sequence[str] | None = None) -> None:
-        """Nothing to release: queued messages of finished or cancelled jobs run and find nothing to do."""
-        return None
+            raise _arm.management_error(exc, f"delete the function app {name}") from exc
 
 
 def _function_app_python() -> str:
