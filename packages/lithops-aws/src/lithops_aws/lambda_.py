@@ -51,7 +51,15 @@ from lithops.runtimes import (
     sha256_b64,
     update_command,
 )
-from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
+from lithops.spi import (
+    CLIENT_TIMEOUT_OPTIONS,
+    CallBatch,
+    Capability,
+    ClientTimeouts,
+    ComputeContext,
+    ConfigOption,
+    RuntimeInfo,
+)
 from lithops.worker import WORKER_ENV
 
 from lithops_aws.config import (
@@ -118,6 +126,7 @@ LAMBDA_OPTIONS: tuple[ConfigOption, ...] = (
                  "Test only: URLs of Lambda Runtime Interface Emulators. Invocations go to them instead"
                  " of the function, one at a time per emulator (an emulator runs one invocation at a"
                  " time and answers only when it is done)."),
+    *CLIENT_TIMEOUT_OPTIONS,
 )
 
 
@@ -207,11 +216,16 @@ class LambdaBackend:
         )
         self.region: str = self._session.region_name or "us-east-1"
         pool = max(10, min(int(self.config.get("max_workers") or 1000), 128))
-        control = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
+        timeouts = ClientTimeouts.from_config(self.config)
+        control = Config(retries={"max_attempts": timeouts.attempts, "mode": "standard"},
+                         connect_timeout=timeouts.connect, read_timeout=timeouts.read)
         # A few quick attempts against connection errors and throttling; a throttled invocation
-        # then goes back to core's invoker, which retries it with a longer backoff.
-        invoke = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=pool, connect_timeout=10,
-                        read_timeout=max(60, int(self.timeout) + 30), tcp_keepalive=True)
+        # then goes back to core's invoker, which retries it with a longer backoff. An emulator
+        # answers an invocation only when it is done: its read timeout covers the function's.
+        invoke = Config(retries={"max_attempts": timeouts.attempts, "mode": "standard"}, max_pool_connections=pool,
+                        connect_timeout=timeouts.connect, tcp_keepalive=True,
+                        read_timeout=max(timeouts.read, int(self.timeout) + 30) if self.config.get("invoke_endpoints")
+                        else timeouts.read)
         self._lambda: Any = self._session.client("lambda", region_name=self.region, endpoint_url=self.endpoint,
                                                  config=control)
         self._invoke_client: Any = self._session.client("lambda", region_name=self.region,
