@@ -52,6 +52,16 @@ def test_lithops3_module_paths(path: str, names: list[str]) -> None:
     assert not missing
 
 
+def test_joblib_backend_path() -> None:
+    pytest.importorskip("joblib")
+    from lithops.util.joblib import register_lithops
+
+    register_lithops()
+    import joblib
+
+    assert "lithops" in joblib.parallel.BACKENDS
+
+
 def test_futures_list_is_what_map_returns(fexec: lithops.FunctionExecutor) -> None:
     from lithops.utils import FuturesList
 

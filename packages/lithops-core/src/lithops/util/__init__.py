@@ -1,0 +1,1 @@
+"""``lithops.util``: integrations kept at their Lithops 3 import paths (``lithops.util.joblib``)."""
