@@ -170,16 +170,15 @@ class _Instance:
     timeout: float
     log: Path
 
+    def signal_stop(self) -> None:
+        # The platform stops instances without notice too; nothing in them needs a clean exit,
+        # and gunicorn's graceful stop waits for its workers' own children.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGINT)  # gunicorn: quick shutdown
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        self.signal_stop()
+        self.process.wait(timeout=30)
 
 
 @dataclass
@@ -230,6 +229,8 @@ class GoogleControlPlane:
         with self._lock:
             instances = list(self._state.instances.values())
             self._state.instances.clear()
+        for instance in instances:  # all at once, then wait for each
+            instance.signal_stop()
         for instance in instances:
             instance.stop()
 
@@ -482,8 +483,8 @@ class GoogleControlPlane:
                 return response.status, response.read()
             except TimeoutError:
                 return 504, b"upstream request timeout"
-            except OSError as exc:  # the instance died (crash, out of memory)
-                return 503, f"Service Unavailable: the instance failed ({type(exc).__name__})".encode()
+            except (OSError, http.client.HTTPException) as exc:  # the instance died (crash, out of memory)
+                return 503, f"Service Unavailable: the instance failed ({type(exc).__name__}: {exc})".encode()
             finally:
                 connection.close()
         finally:
@@ -505,7 +506,10 @@ def _serve(handle: Handler) -> ThreadingHTTPServer:
             query = dict(urllib.parse.parse_qsl(parsed.query))
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, answer = handle(self.command, parsed.path, query, body)
+            try:
+                status, answer = handle(self.command, parsed.path, query, body)
+            except Exception as exc:  # a fake's own bug: answer it, never drop the connection
+                status, answer = 500, ApiError(500, "INTERNAL", f"{type(exc).__name__}: {exc}").body()
             data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream" if isinstance(answer, bytes)
