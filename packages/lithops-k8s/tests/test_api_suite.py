@@ -1,5 +1,6 @@
-"""The test kit's API suite on the k8s backend: every call runs in a pod that kubelet-lite plays
-as a local process, through a real kubeconfig pointing at the API emulator."""
+"""The test kit's API suite and compute backend contract on the k8s backend: every call runs in a
+pod that kubelet-lite plays as a local process, through a real kubeconfig pointing at the API
+emulator."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from k8s_cluster import NAMESPACE, Cluster
 from lithops.storage import Storage
 from lithops_testkit.api_suite import ApiSuite
+from lithops_testkit.compute_suite import ComputeBackendSuite
 from lithops_testkit.emulators.moto import S3Server
 
 BUCKET = "lithops-k8s-tests"
@@ -47,3 +49,14 @@ class TestK8sS3OnMoto(ApiSuite):
         config["aws_s3"] = {"endpoint": moto_server.endpoint, "storage_bucket": BUCKET}
         Storage(config).create_bucket(BUCKET)
         return config
+
+
+class TestK8sContract(ComputeBackendSuite):
+    """The compute backend contract (JOB, RUNTIME_BUILD, MEMORY_CONFIG); the runtime record of
+    another lithops version is the shared one (lithops.runtimes), rewritten by the kit."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def lithops_config(cls, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root: Path = tmp_path_factory.mktemp("storage")
+        return cluster.config(root)

@@ -8,19 +8,14 @@ Runtime Interface Emulator from the function zip and layer the backend deploys; 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import lithops
 import pytest
 from fake_lambda import FORWARD, Answer, fake_lambda
 from lambda_emulator import Emulator
-from lambda_setup import REGION, boto3_client, make_config
-from lithops.runtimes import client_python_version as client_python
 from lithops_testkit.api_suite import ApiSuite
 from lithops_testkit.compute_suite import ComputeBackendSuite, ThrottlingFactory
-from lithops_testkit.emulators.moto import S3Server
 
 
 class TestLambdaOnEmulator(ApiSuite):
@@ -49,25 +44,3 @@ class TestLambdaContract(ComputeBackendSuite):
             assert fake.answered.count(429) == min(count, len(fake.answered))
 
         return throttled
-
-    @pytest.fixture
-    def other_version_runtime(self, moto_server: S3Server, lambda_role: str,
-                              lambda_bucket: str) -> contextlib.AbstractContextManager[dict[str, Any]]:
-        """A runtime (its own memory size) whose record says it was deployed by lithops 3.8.0."""
-
-        @contextlib.contextmanager
-        def deployed_by_another_version() -> Iterator[dict[str, Any]]:
-            config = make_config(moto_server, lambda_role, lambda_bucket, runtime_memory=384)
-            with lithops.FunctionExecutor(config=config):
-                pass  # deploys it
-            function = f"lithops-default-py{client_python().replace('.', '')}-384mb"
-            key = f"lithops.runtimes/aws_lambda/{REGION}/{function}.meta.json"
-            s3 = boto3_client(moto_server, "s3")
-            meta = json.loads(s3.get_object(Bucket=lambda_bucket, Key=key)["Body"].read())
-            s3.put_object(Bucket=lambda_bucket, Key=key, Body=json.dumps({**meta, "lithops_version": "3.8.0"}).encode())
-            try:
-                yield config
-            finally:
-                s3.put_object(Bucket=lambda_bucket, Key=key, Body=json.dumps(meta).encode())
-
-        return deployed_by_another_version()

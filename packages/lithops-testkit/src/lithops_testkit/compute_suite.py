@@ -20,7 +20,8 @@ Subclass it and provide the configuration; tests that need an optional ability a
                     yield lithops_config
             return throttled
 
-        # RUNTIME_BUILD backends: a config whose deployed runtime records another lithops version.
+        # RUNTIME_BUILD backends whose runtime records are not the shared ones (lithops.runtimes):
+        # a config whose deployed runtime records another lithops version.
         @pytest.fixture
         def other_version_runtime(self, lithops_config): ...
 
@@ -35,6 +36,7 @@ runtime deployed by another lithops version is refused with the command that fix
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -47,6 +49,7 @@ from lithops.errors import (
     FunctionTimeoutError,
     InvocationThrottledError,
     RuntimeMismatchError,
+    StorageNoSuchKeyError,
     WorkerCrashError,
 )
 from lithops.spi import (
@@ -57,6 +60,7 @@ from lithops.spi import (
     ConfigOption,
     FaasBackend,
     JobBackend,
+    runtime_meta_key,
 )
 
 from lithops_testkit.capabilities import (
@@ -113,6 +117,32 @@ def make_compute_backend(lithops_config: dict[str, Any]) -> ComputeBackend:
     return backend
 
 
+@contextlib.contextmanager
+def _record_of_another_version(lithops_config: dict[str, Any], version: str = "3.8.0") -> Iterator[dict[str, Any]]:
+    from lithops.storage import Storage
+
+    backend = make_compute_backend(lithops_config)
+    try:
+        info = backend.get_runtime_info()  # deploys the runtime when missing
+        runtime_key = backend.get_runtime_key(info["runtime_name"], info["runtime_memory"])
+    finally:
+        backend.clear(None)
+    key = runtime_meta_key(backend.name, runtime_key)
+    storage = Storage(config=lithops_config)
+    try:
+        original = storage.get_object(storage.bucket, key)
+    except StorageNoSuchKeyError:
+        pytest.fail(f"{backend.name} keeps no runtime record at {key}: override the 'other_version_runtime'"
+                    " fixture to make its deployed runtime record another lithops version")
+    assert isinstance(original, bytes)
+    record = json.loads(original)
+    storage.put_object(storage.bucket, key, json.dumps({**record, "lithops_version": version}).encode())
+    try:
+        yield lithops_config
+    finally:
+        storage.put_object(storage.bucket, key, original)
+
+
 class ComputeBackendSuite:
     """The compute backend contract. Override ``lithops_config`` (and the hooks your capabilities need)."""
 
@@ -152,12 +182,16 @@ class ComputeBackendSuite:
             " emulator) answers the next invocations with its throttling response")
 
     @pytest.fixture
-    def other_version_runtime(self) -> contextlib.AbstractContextManager[dict[str, Any]]:
-        """RUNTIME_BUILD backends override this: a context manager yielding a lithops config whose
-        deployed runtime records another lithops version than the client's."""
-        raise NotImplementedError(
-            f"{type(self).__name__} declares RUNTIME_BUILD: override the 'other_version_runtime' fixture"
-            " with a config whose deployed runtime records another lithops version")
+    def other_version_runtime(self, lithops_config: dict[str, Any]) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        """A context manager yielding a lithops config whose deployed runtime records another
+        lithops version than the client's (for RUNTIME_BUILD backends).
+
+        By default, the record of the configured runtime, where the shared runtime records live
+        (:func:`lithops.spi.runtime_meta_key` of the backend id and its runtime key), says
+        lithops 3.8.0 inside the block and is restored after it. Backends that keep their records
+        elsewhere override this fixture.
+        """
+        return _record_of_another_version(lithops_config)
 
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest) -> None:
@@ -216,15 +250,6 @@ class ComputeBackendSuite:
             assert isinstance(key, str) and key
             assert backend.get_runtime_key(info["runtime_name"], info["runtime_memory"]) == key
             assert backend.get_runtime_key(info["runtime_name"] + "-other", info["runtime_memory"]) != key
-        finally:
-            backend.clear(None)
-
-    @requires(Capability.MEMORY_CONFIG)
-    def test_memory_is_part_of_the_runtime_key(self, lithops_config: dict[str, Any]) -> None:
-        backend = make_compute_backend(lithops_config)
-        try:
-            name = backend.get_runtime_info()["runtime_name"]
-            assert backend.get_runtime_key(name, 512) != backend.get_runtime_key(name, 1024)
         finally:
             backend.clear(None)
 
