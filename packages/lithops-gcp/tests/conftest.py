@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,3 +57,18 @@ def functions_config(gcs_server: GCSServer, control_plane: GoogleControlPlane) -
 @pytest.fixture(scope="session")
 def cloudrun_config(gcs_server: GCSServer, control_plane: GoogleControlPlane) -> dict[str, Any]:
     return make_config("gcp_cloudrun", gcs_server, control_plane)
+
+
+def key_file(tmp_path: Path, project: str, token_uri: str = "http://127.0.0.1:9/token") -> Path:
+    """A service account key whose private key is real (made here) and whose project may be empty."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key = {"type": "service_account", "project_id": project, "private_key_id": "k1",
+           "private_key": private.decode(), "client_email": "lithops@test.iam.gserviceaccount.com",
+           "client_id": "1", "token_uri": token_uri}
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(key))
+    return path

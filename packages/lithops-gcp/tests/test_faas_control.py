@@ -3,14 +3,13 @@ and the errors of bad configurations: each clear, named, and quick."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import lithops
 import pytest
-from conftest import BUCKET, FUNCTION_TIMEOUT, PROJECT, REGION, make_config
+from conftest import BUCKET, FUNCTION_TIMEOUT, PROJECT, REGION, key_file, make_config
 from lithops.errors import ConfigError, InvocationError, RuntimeMismatchError, StorageNoSuchBucketError
 from lithops.runtimes import RuntimeStore
 from lithops.storage import Storage
@@ -131,21 +130,6 @@ def no_default_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("NO_GCE_CHECK", "True")
 
 
-def _key_file(tmp_path: Path, project: str) -> Path:
-    """A service account key whose private key is real (made here) and whose project may be empty."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    key = {"type": "service_account", "project_id": project, "private_key_id": "k1",
-           "private_key": private.decode(), "client_email": "lithops@test.iam.gserviceaccount.com",
-           "client_id": "1", "token_uri": "http://127.0.0.1:9/token"}
-    path = tmp_path / "key.json"
-    path.write_text(json.dumps(key))
-    return path
-
-
 @pytest.mark.parametrize("backend_id", BACKENDS)
 def test_missing_credentials_name_the_fix(backend_id: str, no_default_credentials: None) -> None:
     config = {"lithops": {"backend": backend_id, "storage": "localhost"},
@@ -157,7 +141,7 @@ def test_missing_credentials_name_the_fix(backend_id: str, no_default_credential
 @pytest.mark.parametrize("backend_id", BACKENDS)
 def test_missing_project_names_project_name(backend_id: str, tmp_path: Path) -> None:
     config = {"lithops": {"backend": backend_id, "storage": "localhost"},
-              "gcp": {"region": REGION, "credentials_path": str(_key_file(tmp_path, ""))}}
+              "gcp": {"region": REGION, "credentials_path": str(key_file(tmp_path, ""))}}
     with pytest.raises(ConfigError, match="'project_name'"):
         lithops.FunctionExecutor(config=config)
 
@@ -165,7 +149,7 @@ def test_missing_project_names_project_name(backend_id: str, tmp_path: Path) -> 
 @pytest.mark.parametrize("backend_id", BACKENDS)
 def test_missing_region_names_region(backend_id: str, tmp_path: Path) -> None:
     config = {"lithops": {"backend": backend_id, "storage": "localhost"},
-              "gcp": {"project_name": PROJECT, "credentials_path": str(_key_file(tmp_path, PROJECT))}}
+              "gcp": {"project_name": PROJECT, "credentials_path": str(key_file(tmp_path, PROJECT))}}
     with pytest.raises(ConfigError, match="'region'"):
         lithops.FunctionExecutor(config=config)
 

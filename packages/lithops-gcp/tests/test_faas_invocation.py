@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import lithops
 import pytest
-from conftest import FUNCTION_TIMEOUT
+from conftest import FUNCTION_TIMEOUT, PROJECT, key_file
 from lithops.errors import FunctionTimeoutError, InvocationError
 from lithops.storage import Storage
 from lithops_testkit.emulators.gcp_control import GoogleControlPlane
@@ -91,3 +92,23 @@ def test_call_past_the_runtime_timeout_is_a_function_timeout(config: dict[str, A
         with pytest.raises(FunctionTimeoutError):
             future.result(timeout=FUNCTION_TIMEOUT * 3)
     assert time.monotonic() - started < FUNCTION_TIMEOUT * 3
+
+
+def test_invocations_carry_an_id_token_for_the_function_url(
+        config: dict[str, Any], control_plane: GoogleControlPlane, tmp_path: Path) -> None:
+    keyed = {**config, "gcp": {**config["gcp"], "credentials_path": str(key_file(tmp_path, PROJECT,
+                                                                                control_plane.token_uri))}}
+    control_plane.require_id_tokens = True
+    try:
+        with lithops.FunctionExecutor(config=keyed) as executor:
+            assert executor.call_async(_record_run, (7, "token")).result(timeout=120) == 7
+            compute: Any = executor.compute
+            name = compute.function_name("default", compute.memory)
+        assert control_plane.last_audience.endswith(f"/{name}")
+        # Without credentials of its own (anonymous on the emulators) the client is refused by IAM.
+        with lithops.FunctionExecutor(config=config) as executor:
+            future = executor.call_async(_record_run, (8, "token"))
+            with pytest.raises(InvocationError, match=r"HTTP 401.*roles/run.invoker"):
+                future.result(timeout=120)
+    finally:
+        control_plane.require_id_tokens = False

@@ -15,7 +15,9 @@ stand-in for the provider's build; a missing requirement fails the operation as 
 would) and starts **functions-framework** on it: the functions' ``entryPoint`` for Cloud
 Functions, the container's ``command``/``args`` for Cloud Run (``python``/``python3`` there is
 this interpreter, playing the base image). Requests reach it through an ingress that plays the
-platform's front end: at most ``maxInstanceCount * maxInstanceRequestConcurrency`` requests at
+platform's front end: with :attr:`GoogleControlPlane.require_id_tokens`, only requests bearing an ID
+token this fake issued for that URL (from its OAuth token endpoint, ``/token``, which service
+account keys name as their ``token_uri``) get through, others answer 401; at most ``maxInstanceCount * maxInstanceRequestConcurrency`` requests at
 once (more answer HTTP 429, as the platform does when no instance is free), the service's
 timeout (HTTP 504 after it), and :meth:`GoogleControlPlane.throttle` to answer the next requests
 with 429 on demand.
@@ -25,6 +27,7 @@ What it does not do: IAM, images, builds, scaling, cold starts, revisions and tr
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import importlib.util
@@ -189,6 +192,8 @@ class _State:
     throttled: int = 0
     requests: int = 0
     last_body: bytes = b""
+    last_audience: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
 
 
 class GoogleControlPlane:
@@ -214,6 +219,18 @@ class GoogleControlPlane:
         self._ingress = _serve(self._handle_ingress)
         self.endpoint = f"http://{HOST}:{self._api.server_port}"
         self.ingress = f"http://{HOST}:{self._ingress.server_port}"
+        #: Whether the ingress demands an ID token issued by :attr:`token_uri` for the called URL.
+        self.require_id_tokens = False
+
+    @property
+    def token_uri(self) -> str:
+        """The OAuth 2.0 token endpoint of this fake, for the ``token_uri`` of service account keys."""
+        return f"{self.endpoint}/token"
+
+    @property
+    def last_audience(self) -> str:
+        """The audience of the ID token the last invocation carried ('' without one)."""
+        return self._state.last_audience
 
     def __enter__(self) -> GoogleControlPlane:
         return self
@@ -262,7 +279,10 @@ class GoogleControlPlane:
             self._state.resources[name] = body
 
     # API
-    def _handle_api(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+    def _handle_api(self, method: str, path: str, query: dict[str, str], body: bytes,
+                    headers: dict[str, str]) -> tuple[int, Any]:
+        if path == "/token" and method == "POST":
+            return self._token(body)
         for route in self._routes:
             match = route.pattern.match(path)
             if match and route.http_method == method:
@@ -462,11 +482,38 @@ class GoogleControlPlane:
                 raise ApiError(504, "DEADLINE_EXCEEDED", f"The instance did not listen within {_STARTUP_TIMEOUT:.0f} s")
             time.sleep(0.05)
 
-    def _handle_ingress(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+    def _token(self, body: bytes) -> tuple[int, Any]:
+        """OAuth 2.0 JWT-bearer grant: an ID token when the assertion names a ``target_audience``,
+        else an access token. The assertion's signature is not checked (no IAM here)."""
+        form = dict(urllib.parse.parse_qsl(body.decode()))
+        try:
+            claims = json.loads(_b64decode(form["assertion"].split(".")[1]))
+        except (KeyError, IndexError, ValueError):
+            return 400, {"error": "invalid_grant", "error_description": "no JWT assertion"}
+        audience = claims.get("target_audience")
+        if not audience:
+            return 200, {"access_token": f"fake-access-{next(self._counter)}", "expires_in": 3600,
+                         "token_type": "Bearer"}
+        now = int(time.time())
+        payload = {"aud": audience, "iss": "fake-accounts", "sub": claims.get("iss", ""), "iat": now,
+                   "exp": now + 3600}
+        token = ".".join(_b64encode(json.dumps(part).encode()) for part in ({"alg": "none", "typ": "JWT"}, payload))
+        token += "." + _b64encode(os.urandom(16))
+        with self._lock:
+            self._state.tokens[token] = str(audience)
+        return 200, {"id_token": token}
+
+    def _handle_ingress(self, method: str, path: str, query: dict[str, str], body: bytes,
+                        headers: dict[str, str]) -> tuple[int, Any]:
         name = path.strip("/")
+        token = headers.get("authorization", "").removeprefix("Bearer ").strip()
         with self._lock:
             self._state.requests += 1
             self._state.last_body = body
+            audience = self._state.tokens.get(token, "")
+            self._state.last_audience = audience
+            if self.require_id_tokens and audience != f"{self.ingress}/{name}":
+                return 401, b"Your client does not have permission: no valid ID token for this URL"
             instance = self._state.instances.get(name)
             throttled = self._state.throttled > 0
             if throttled:
@@ -494,7 +541,15 @@ class GoogleControlPlane:
 _GRPC_CODES = {"INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5, "ALREADY_EXISTS": 6,
                "FAILED_PRECONDITION": 9, "INTERNAL": 13}
 
-Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
+Handler = Callable[[str, str, dict[str, str], bytes, dict[str, str]], tuple[int, Any]]
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _serve(handle: Handler) -> ThreadingHTTPServer:
@@ -507,7 +562,8 @@ def _serve(handle: Handler) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             try:
-                status, answer = handle(self.command, parsed.path, query, body)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                status, answer = handle(self.command, parsed.path, query, body, headers)
             except Exception as exc:  # a fake's own bug: answer it, never drop the connection
                 status, answer = 500, ApiError(500, "INTERNAL", f"{type(exc).__name__}: {exc}").body()
             data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
