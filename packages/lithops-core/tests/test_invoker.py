@@ -85,7 +85,9 @@ def test_a_refused_invocation_fails_only_its_calls(script: Script, config: dict[
 def test_large_data_travels_through_storage_small_data_inline(script: Script, config: dict[str, Any]) -> None:
     big = b"x" * (invoker.INLINE_DATA_LIMIT + 1)
     small = b"y" * 100
-    with lithops.FunctionExecutor(config=config) as fexec:
+    # data_cleaner off: the job's data is read back below, after its results were read.
+    kept = {**config, "lithops": {**config.get("lithops", {}), "data_cleaner": False}}
+    with lithops.FunctionExecutor(config=kept) as fexec:
         futures = fexec.map(_length, [big, small], chunksize=1)
         assert fexec.get_result(futures, timeout=DEADLINE) == [len(big), len(small)]
         by_size = {len(b.data or b"") > 0: b for b in script.ran()}

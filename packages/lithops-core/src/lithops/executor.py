@@ -20,6 +20,7 @@ from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError
 from lithops.future import ResponseFuture
 from lithops.invoker import Invoker
 from lithops.job import auto_chunksize, bind_iterdata, make_batches, wants_obj
+from lithops.lease import ExecutorLease
 from lithops.monitor import StorageMonitor, StorageRef
 from lithops.serialize import FunctionPackage, package_function, pickle_function
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
@@ -138,6 +139,7 @@ class FunctionExecutor:
         self._monitor = StorageMonitor(self.storage, self._bucket, float(lithops_cfg["monitoring_interval"]))
         max_workers = lithops_cfg.get("max_workers") or self.runtime_info["max_workers"]
         self._invoker = Invoker(self.compute, self.storage, self._bucket, self._monitor, int(max_workers))
+        self._lease = ExecutorLease(self.storage.storage_backend, self._bucket, self.executor_id)
         # Poll storage for statuses when asked to, or when the backend has no direct channel;
         # workers also record to storage inside a worker (nested jobs outlive their executor).
         self._poll_storage = (lithops_cfg.get("monitoring") == "storage"
@@ -194,6 +196,33 @@ class FunctionExecutor:
         self._invoker.close()
         self._monitor.stop()
         self.compute.clear(None)
+        if self.config["lithops"].get("data_cleaner"):
+            self._clean_at_close()
+        self._lease.release()
+
+    def _clean_at_close(self) -> None:
+        """The data cleaner's last pass: jobs whose results were all read, and the functions."""
+        try:
+            read = self._read_jobs()
+            if read:
+                self.clean([f for f in self.futures if f.job_key in read], clean_cloudobjects=False)
+            backend = self.storage.storage_backend
+            functions = [k for k in backend.list_keys(self._bucket, keys.executor_prefix(self.executor_id) + "/")
+                         if k.endswith(".func.pickle")]
+            if functions:
+                backend.delete_objects(self._bucket, functions)
+        except Exception as exc:  # never fail a close: `lithops clean` removes what is left
+            logger.warning("Cleaning the temporary data of executor %s failed: %s: %s (run 'lithops"
+                           " clean' later)", self.executor_id, type(exc).__name__, exc)
+
+    def _read_jobs(self) -> set[str]:
+        """Jobs every call of which finished and was read (or fed another job)."""
+        jobs: dict[str, bool] = {}
+        for future in self.futures:
+            done = future.ready and (self._flags.has(future, _CallFlags.READ)
+                                     or self._flags.has(future, _CallFlags.CONSUMED))
+            jobs[future.job_key] = jobs.get(future.job_key, True) and done
+        return {job for job, done in jobs.items() if done}
 
     shutdown = close
 
@@ -323,6 +352,8 @@ class FunctionExecutor:
                     "divisible": divisible},
         )
         serialize_end = func_uploaded = data_uploaded = time.time()
+        if self._invoker.needs_storage_upload(report_to_storage) or report_to_storage:
+            self._lease.ensure()  # this executor's data in storage is in use: `lithops clean` skips it
         if self._invoker.needs_storage_upload(report_to_storage):
             self._invoker.upload_function(function_key, package_bytes)
             func_uploaded = time.time()
@@ -554,8 +585,12 @@ class FunctionExecutor:
                              show_progressbar=show_progressbar)
         for future in futures:
             self._flags.set(future, _CallFlags.READ)
-        if self.config["lithops"].get("data_cleaner") and not explicit:
-            self.clean(futures, clean_cloudobjects=False)
+        if self.config["lithops"].get("data_cleaner"):
+            # Explicit futures too: a job whose every call was read has nothing left to give.
+            read = self._read_jobs()
+            cleanable = [f for f in futures if f.job_key in read] if explicit else futures
+            if cleanable:
+                self.clean(cleanable, clean_cloudobjects=False)
         if isinstance(fs, ResponseFuture):
             return results[0]
         if len(results) == 1 and self._last_call not in ("map",):

@@ -23,14 +23,18 @@ from lithops.cli._common import (
 @click.option("--all", "clean_all", is_flag=True,
               help="Also delete deployed runtimes and their metadata (lithops.runtimes/).")
 @click.option("-n", "--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option("--force", is_flag=True,
+              help="Also delete the data of executors that are still running (their jobs then fail).")
 def clean(config_file: str | None, backend: str | None, storage: str | None, clean_all: bool,
-          dry_run: bool) -> None:
+          dry_run: bool, force: bool) -> None:
     """Delete lithops' temporary data: jobs' statuses, results, logs and temporary cloudobjects.
 
-    Run it when no job is running: running jobs lose their data.
+    The data of executors still running in other processes (their lease in storage is fresh) is
+    left alone unless --force is given.
     """
     from lithops import keys
     from lithops.errors import StorageNoSuchBucketError
+    from lithops.lease import held, live_executors
     from lithops.storage.api import CLOUDOBJECTS_PREFIX
 
     config = Selection(config_file, backend, storage).config()
@@ -40,9 +44,19 @@ def clean(config_file: str | None, backend: str | None, storage: str | None, cle
         prefixes.append(keys.RUNTIMES_PREFIX + "/")
     where = f"bucket {store.bucket!r} of storage {store.backend!r}"
     total = 0
+    live: set[str] = set()
     for prefix in prefixes:
         try:
-            found = store.list_keys(store.bucket, prefix)
+            if prefix == keys.JOBS_PREFIX + "/":
+                listed = store.list_objects(store.bucket, prefix)
+                live = set() if force else live_executors(listed)
+                found = [str(o["Key"]) for o in listed if not held(str(o["Key"]), live)]
+                kept = len(listed) - len(found)
+                if kept:
+                    click.echo(f"Kept {kept} objects of {len(live)} executors still running"
+                               " (--force deletes them too)")
+            else:
+                found = store.list_keys(store.bucket, prefix)
         except StorageNoSuchBucketError:  # nothing was ever written
             found = []
         if found and not dry_run:
