@@ -145,10 +145,9 @@ def registered(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: lithops-fake-faas\nVersion: 0\n")
     (dist_info / "entry_points.txt").write_text(
         f"[lithops.compute_backends]\n{BACKEND_ID} = fake_faas:FakeFaasBackend\n")
-    monkeypatch.syspath_prepend(str(directory))
+    monkeypatch.syspath_prepend(str(directory))  # removed by monkeypatch at the test's end
     registry.refresh()
     try:
         yield
     finally:
-        monkeypatch.undo()
         registry.refresh()
