@@ -41,3 +41,21 @@ def test_lithops_doctor_names_the_missing_region(functions_config: dict[str, Any
     done = _run(config, tmp_path, "doctor")
     assert done.returncode != 0
     assert "'region'" in done.stdout + done.stderr
+
+
+def test_lithops_runtime_commands_on_gcp_functions(functions_config: dict[str, Any], tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("cloudpickle\n")
+
+    def lithops(*args: str) -> str:
+        done = _run(functions_config, tmp_path, "runtime", *args, "-b", "gcp_functions", "-s", "gcp_storage")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
+    lithops("build", "cli-runtime", "-f", str(requirements))
+    assert "deployed" in lithops("deploy", "cli-runtime", "--memory", "704")
+    listed = lithops("list", "cli-runtime")
+    assert "cli-runtime" in listed and "704" in listed
+    assert "updated" in lithops("update", "cli-runtime")
+    lithops("delete", "cli-runtime")
+    assert "cli-runtime" not in lithops("list")
