@@ -96,8 +96,8 @@ def test_call_past_the_runtime_timeout_is_a_function_timeout(config: dict[str, A
 
 def test_invocations_carry_an_id_token_for_the_function_url(
         config: dict[str, Any], control_plane: GoogleControlPlane, tmp_path: Path) -> None:
-    keyed = {**config, "gcp": {**config["gcp"], "credentials_path": str(key_file(tmp_path, PROJECT,
-                                                                                control_plane.token_uri))}}
+    key = key_file(tmp_path, PROJECT, control_plane.token_uri)
+    keyed = {**config, "gcp": {**config["gcp"], "credentials_path": str(key)}}
     control_plane.require_id_tokens = True
     try:
         with lithops.FunctionExecutor(config=keyed) as executor:
@@ -105,6 +105,9 @@ def test_invocations_carry_an_id_token_for_the_function_url(
             compute: Any = executor.compute
             name = compute.function_name("default", compute.memory)
         assert control_plane.last_audience.endswith(f"/{name}")
+        # The key's path is a secret of the client: the payload does not carry it.
+        assert control_plane.last_invocation and str(key).encode() not in control_plane.last_invocation
+        assert b"credentials_path" not in control_plane.last_invocation
         # Without credentials of its own (anonymous on the emulators) the client is refused by IAM.
         with lithops.FunctionExecutor(config=config) as executor:
             future = executor.call_async(_record_run, (8, "token"))

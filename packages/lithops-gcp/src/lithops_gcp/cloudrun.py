@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from lithops.spi import ComputeContext, ConfigOption
 
 from lithops_gcp._control import control_errors
-from lithops_gcp.faas import ENTRY_POINT, GoogleFaasBackend, Resource, _memory_mib, common_options
+from lithops_gcp.faas import ENTRY_POINT, GoogleFaasBackend, Resource, common_options, memory_mib
 
 __all__ = ["CLOUDRUN_OPTIONS", "CloudRunBackend"]
 
@@ -68,7 +68,7 @@ class CloudRunBackend(GoogleFaasBackend):
     def _resource(self, service: Any) -> Resource:
         containers = list(service.template.containers)
         env = {e.name: e.value for e in containers[0].env} if containers else {}
-        memory = _memory_mib(containers[0].resources.limits.get("memory")) if containers else None
+        memory = memory_mib(containers[0].resources.limits.get("memory")) if containers else None
         return Resource(str(service.name).rsplit("/", 1)[-1], dict(service.labels), env, memory, str(service.uri or ""))
 
     def _errors(self, what: str) -> Any:

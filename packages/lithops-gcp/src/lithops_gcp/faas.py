@@ -50,7 +50,7 @@ from lithops_gcp.auth import load_credentials, require_project
 from lithops_gcp.config import CREDENTIALS_PATH, PROJECT_NAME, REGION, SERVICE_ACCOUNT
 from lithops_gcp.entry_point import CREDENTIAL_KEYS, TIMEOUT_VARIABLE
 
-__all__ = ["DEFAULT_RUNTIME", "OWNER_LABEL", "PAYLOAD_LIMIT", "GoogleFaasBackend", "Resource", "common_options"]
+__all__ = ["DEFAULT_RUNTIME", "OWNER_LABEL", "PAYLOAD_LIMIT", "GoogleFaasBackend", "Resource", "common_options", "memory_mib"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def _slug(text: str, limit: int = 63) -> str:
     return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "runtime")[:limit]
 
 
-def _memory_mib(text: str | None) -> int | None:
+def memory_mib(text: str | None) -> int | None:
+    """MiB from a Kubernetes-style quantity ('256Mi', '1Gi', '512M'); ``None`` when unreadable."""
     match = re.fullmatch(r"(\d+)(Mi|M|Gi|G)?", text or "")
     if match is None:
         return None

@@ -22,7 +22,7 @@ from lithops.errors import ConfigError
 from lithops.spi import ComputeContext, ConfigOption
 
 from lithops_gcp._control import control_errors
-from lithops_gcp.faas import ENTRY_POINT, GoogleFaasBackend, Resource, _memory_mib, common_options
+from lithops_gcp.faas import ENTRY_POINT, GoogleFaasBackend, Resource, common_options, memory_mib
 
 __all__ = ["FUNCTIONS_OPTIONS", "FunctionsBackend"]
 
@@ -69,7 +69,7 @@ class FunctionsBackend(GoogleFaasBackend):
     def _resource(self, function: Any) -> Resource:
         service = function.service_config
         return Resource(str(function.name).rsplit("/", 1)[-1], dict(function.labels),
-                        dict(service.environment_variables), _memory_mib(service.available_memory),
+                        dict(service.environment_variables), memory_mib(service.available_memory),
                         str(service.uri or function.url or ""))
 
     def _errors(self, what: str) -> Any:
