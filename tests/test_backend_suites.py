@@ -25,6 +25,7 @@ PENDING: dict[str, str] = {
     "gcp_cloudrun": "lithops-gcp does not subclass ComputeBackendSuite yet (needs a throttling answer in its fake)",
     "azure_functions": "lithops-azure does not subclass ComputeBackendSuite yet (needs a throttling answer in its"
                        " stand-in host)",
+    "azure_containers": "lithops-azure does not subclass ComputeBackendSuite yet",
 }
 
 
