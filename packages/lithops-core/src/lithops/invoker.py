@@ -82,7 +82,14 @@ class Invoker:
             self.monitor.track(futures, job.timeout + LOST_GRACE)
         if Capability.JOB in self.capabilities:
             sink = self._sink if self.direct and not poll_storage else None
-            cast(JobBackend, self.compute).invoke_job(job, sink)
+            try:
+                cast(JobBackend, self.compute).invoke_job(job, sink)
+            except BaseException as exc:
+                # Nothing will ever report these calls: end their futures, then tell the caller.
+                for batch in job.batches:
+                    self._fail_batch(batch, futures, exc if isinstance(exc, Exception) else InvocationError(
+                        f"Starting job {job.job_key} was interrupted ({type(exc).__name__})."))
+                raise
         else:
             self._invoke_faas(job, futures)
 
