@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 from lithops.declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
-from lithops.keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key
+from lithops.keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key, status_key
 from lithops.private_dir import private_dir
 from lithops.streams import PullStream
 
@@ -48,6 +48,7 @@ __all__ = [
     "job_key",
     "private_dir",
     "runtime_meta_key",
+    "status_key",
     "store_batch_payload",
     "store_job_payload",
 ]

@@ -19,6 +19,7 @@ token (``signature_version="oauth"``), from the token source shared with the Cod
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -28,11 +29,18 @@ from lithops.spi import S3_TUNING_OPTIONS, ConfigOption, S3ProtocolStorageBacken
 from lithops_ibm.config import IAM_API_KEY, IAM_ENDPOINT, REGION
 from lithops_ibm.iam import IamTokenSource
 
-__all__ = ["COS_OPTIONS", "CREDENTIAL_KEYS", "IBMCOSStorageBackend", "cos_endpoint"]
+__all__ = ["COS_OPTIONS", "CREDENTIAL_ENV", "PRIVATE_ENDPOINT_ENV", "IBMCOSStorageBackend", "cos_endpoint"]
 
-#: The options of ``ibm_cos`` that hold credentials (all secret): what a worker needs besides the
-#: public section, and never finds in a payload.
-CREDENTIAL_KEYS = ("access_key_id", "secret_access_key", "api_key", "iam_api_key")
+#: The credential options of ``ibm_cos`` (all secret) and the environment variables that supply
+#: them when the section leaves them unset: how workers get their own credentials (a Code Engine
+#: secret exposes them so), since secrets never travel in payloads.
+CREDENTIAL_ENV = {
+    "access_key_id": "IBM_COS_ACCESS_KEY_ID",
+    "secret_access_key": "IBM_COS_SECRET_ACCESS_KEY",
+    "api_key": "IBM_COS_API_KEY",
+}
+#: Set (to ``1``) where the ``private_endpoint`` is reachable: inside IBM Cloud (Code Engine jobs).
+PRIVATE_ENDPOINT_ENV = "IBM_COS_USE_PRIVATE_ENDPOINT"
 
 COS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("storage_bucket", str, None,
@@ -82,9 +90,13 @@ class IBMCOSStorageBackend(S3ProtocolStorageBackend):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.iam: IamTokenSource | None = None
+        if not any(config.get(key) for key in (*CREDENTIAL_ENV, "iam_api_key")):
+            config = {**config, **{key: os.environ[env] for key, env in CREDENTIAL_ENV.items() if os.environ.get(env)}}
         super().__init__(config)
 
     def _endpoint(self, config: Mapping[str, Any]) -> str:
+        if config.get("private_endpoint") and os.environ.get(PRIVATE_ENDPOINT_ENV) == "1":
+            return str(config["private_endpoint"]).rstrip("/")
         if config.get("endpoint"):
             return str(config["endpoint"]).rstrip("/")
         if not config.get("region"):
@@ -106,7 +118,8 @@ class IBMCOSStorageBackend(S3ProtocolStorageBackend):
         if not api_key:
             raise ConfigError(
                 "The 'ibm_cos' section has no credentials. Set HMAC keys (access_key_id and"
-                " secret_access_key) or an API key ('api_key' in 'ibm_cos', or 'iam_api_key' in 'ibm')."
+                " secret_access_key) or an API key ('api_key' in 'ibm_cos', or 'iam_api_key' in 'ibm'),"
+                f" or the environment variables {', '.join(CREDENTIAL_ENV.values())}."
             )
         where = "'api_key' of the 'ibm_cos' section" if config.get("api_key") else (
             "'iam_api_key' of the 'ibm' section (or 'ibm_cos')")

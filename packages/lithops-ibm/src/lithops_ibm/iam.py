@@ -86,6 +86,14 @@ class IamTokenSource:
             raise self.error(exc, where) from None
         return token
 
+    def expire_token(self) -> None:
+        """Forget the cached token: the next :meth:`token` fetches a new one (after a service
+        refused the current one before its expiry)."""
+        manager = self._authenticator.token_manager
+        with manager.lock:
+            manager.expire_time = 0
+            manager.refresh_time = 0
+
     def error(self, exc: BaseException, where: str) -> IamError:
         """The :class:`IamError` for a failure of a token request (never quoting the key)."""
         from ibm_cloud_sdk_core import ApiException
