@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-PAGES = {"ibm_cos.md": ("ibm_cos", "ibm")}
+PAGES = {"ibm_cos.md": ("ibm_cos", "ibm"), "code_engine.md": ("code_engine",)}
 
 
 def _generator() -> ModuleType:
