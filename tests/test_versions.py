@@ -70,6 +70,14 @@ def test_a_range_that_disagrees_is_reported(repo: Path) -> None:
                         f" (fix: python tools/release/versions.py --set {versions.source_version(repo)})"]
 
 
+def test_a_requirement_on_no_package_of_the_repository_is_reported(repo: Path) -> None:
+    meta = repo / "packages" / "lithops" / "pyproject.toml"
+    meta.write_text(meta.read_text().replace('"lithops-gcp>=', '"lithops-gpc>='))
+    problems = versions.check(repo)
+    assert problems == ["packages/lithops/pyproject.toml: requires lithops-gpc, which is no package of this"
+                        " repository (packages/*/pyproject.toml)"]
+
+
 def test_a_missing_license_is_reported(repo: Path) -> None:
     (repo / "packages" / "lithops-aws" / "LICENSE").unlink()
     assert versions.check(repo) == [

@@ -76,12 +76,10 @@ def _version_file(project: Project) -> tuple[Path, re.Pattern[str]]:
     return project.directory / data["tool"]["hatch"]["version"]["path"], _VERSION_LINE
 
 
-def _requirements(project: Project, local: set[str]) -> Iterator[tuple[str, str]]:
-    """(name, specifier) of every versioned requirement on a package of this repository."""
-    text = project.path.read_text()
-    for match in _LOCAL_REQUIREMENT.finditer(text):
-        if match.group(1) in local:
-            yield match.group(1), match.group(3).strip()
+def _requirements(project: Project) -> Iterator[tuple[str, str]]:
+    """(name, specifier) of every versioned requirement on a ``lithops`` or ``lithops-*`` package."""
+    for match in _LOCAL_REQUIREMENT.finditer(project.path.read_text()):
+        yield match.group(1), match.group(3).strip()
 
 
 def check(root: Path = ROOT) -> list[str]:
@@ -100,8 +98,11 @@ def check(root: Path = ROOT) -> list[str]:
             elif match.group(2) != version:
                 problems.append(f"{path.relative_to(root)}: version {match.group(2)}, VERSION says {version}"
                                 f" (fix: python tools/release/versions.py --set {version})")
-        for name, specifier in _requirements(project, local):
-            if specifier != expected_range:
+        for name, specifier in _requirements(project):
+            if name not in local:
+                problems.append(f"{project.path.relative_to(root)}: requires {name}, which is no package of"
+                                f" this repository (packages/*/pyproject.toml)")
+            elif specifier != expected_range:
                 problems.append(f"{project.path.relative_to(root)}: requires {name}{specifier}, expected"
                                 f" {name}{expected_range} (fix: python tools/release/versions.py --set {version})")
         license_file = project.directory / "LICENSE"
