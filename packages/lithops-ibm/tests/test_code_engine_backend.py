@@ -219,3 +219,17 @@ def test_runtime_build_writes_the_dockerfile_and_says_what_to_run(ce_config: Con
     text = dockerfile.read_text()
     assert ["python", "-m", "lithops.worker", "run-job"][0] in text and "FROM python:" in text
     assert "six" in (dockerfile.parent / "requirements.txt").read_text()
+
+
+def test_iam_mode_storage_shares_the_token_and_workers_get_their_own(ce_config: Config, iam: IamTokenServer,
+                                                                    code_engine: CodeEngineFake) -> None:
+    config = ce_config()
+    for key in ("access_key_id", "secret_access_key"):
+        del config["ibm_cos"][key]  # COS through the ibm section's API key: bearer tokens
+    with lithops.FunctionExecutor(config=config) as executor:
+        storage_backend: Any = executor.storage.storage_backend
+        assert storage_backend.iam is executor.compute.client.iam  # type: ignore[attr-defined]
+        before = iam.requests_for(API_KEY)
+        assert executor.get_result(executor.map(_square, range(3), chunksize=1)) == [0, 1, 4]
+    # Each index exchanged the key from the project's secret for its own token; the client none.
+    assert iam.requests_for(API_KEY) - before >= 3
