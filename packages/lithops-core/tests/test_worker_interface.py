@@ -28,6 +28,7 @@ from lithops.worker import (
     invocation_deadline,
     job_index_from_env,
     mark_worker_process,
+    oom_kill_count,
     returncode_status,
     run_job_index,
     unreported_calls,
@@ -78,7 +79,14 @@ def test_invocation_deadline_keeps_a_margin() -> None:
 
 
 def test_describe_exit_names_what_happened() -> None:
-    assert isinstance(describe_exit(returncode_status(-9)), WorkerOutOfMemoryError)
+    # SIGKILL is an out-of-memory kill only with evidence: the kernel's OOM kill count grew.
+    unknown = describe_exit(returncode_status(-9))
+    assert type(unknown) is WorkerCrashError and "no OOM record" in str(unknown)
+    before = oom_kill_count()
+    if before is not None:
+        assert isinstance(describe_exit(returncode_status(-9), oom_kills_before=before - 1), WorkerOutOfMemoryError)
+        other = describe_exit(returncode_status(-9), oom_kills_before=before)
+        assert type(other) is WorkerCrashError and "no out-of-memory kill" in str(other)
     segv = describe_exit(returncode_status(-11))
     assert isinstance(segv, WorkerCrashError) and "SIGSEGV" in str(segv)
     code = describe_exit(returncode_status(3))
@@ -98,7 +106,8 @@ def test_failed_call_status_written_with_write_report(tmp_path: Path) -> None:
         function_key=keys.function_key("ex1", package.hash), function_hash=package.hash, storage=public,
         data_limit=False, common={},
     )
-    status = failed_call_status(batch, "00000", describe_exit(returncode_status(-9)), {"worker_start_tstamp": 1.0})
+    status = failed_call_status(batch, "00000", WorkerOutOfMemoryError("killed by the OOM killer"),
+                                {"worker_start_tstamp": 1.0})
     write_report(batch, WorkerEnvironment(), status)
     stored = _status(storage, "ex1", "M000", "00000")
     assert stored["success"] is False and stored["call_id"] == "00000"

@@ -66,11 +66,12 @@ def test_segfault_fails_only_that_call(fexec: lithops.FunctionExecutor) -> None:
         futures[1].result()
 
 
-def test_sigkill_is_reported_as_out_of_memory(fexec: lithops.FunctionExecutor) -> None:
+def test_sigkill_without_an_oom_record_is_not_called_out_of_memory(fexec: lithops.FunctionExecutor) -> None:
     futures = fexec.map(killed, [0, 1, 2])
     fexec.wait(futures, throw_except=False, timeout=60, show_progressbar=False)
-    with pytest.raises(WorkerOutOfMemoryError, match="out-of-memory"):
+    with pytest.raises(WorkerCrashError, match="SIGKILL") as caught:
         futures[1].result()
+    assert not isinstance(caught.value, WorkerOutOfMemoryError)
     assert futures[2].result() == 2
 
 

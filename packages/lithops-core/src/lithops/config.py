@@ -357,7 +357,49 @@ def default_config(
             options = options_for_section(section)
             config[section] = validate_section(section, {}, options) if options is not None else {}
     _fill_from_shared_sections(config, raw)
-    return config
+    return masked(config)
+
+
+class MaskedConfig(dict[str, Any]):
+    """A configuration (or one section) whose ``repr``/``str`` replace secrets with ``***``.
+
+    A plain dict otherwise: reading, copying and pickling see the real values. Printing a
+    config, logging it or showing it in a traceback does not leak credentials.
+    """
+
+    def __init__(self, values: Mapping[str, Any] = (), secrets: frozenset[str] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__(values)
+        self._secrets = frozenset(secrets)
+
+    def __repr__(self) -> str:
+        return repr({key: ("***" if key in self._secrets and value is not None else value)
+                     for key, value in self.items()})
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(self), self._secrets))
+
+    def __copy__(self) -> MaskedConfig:
+        return type(self)(self, self._secrets)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MaskedConfig:
+        return type(self)(copy.deepcopy(dict(self), memo), self._secrets)
+
+
+def masked(config: Mapping[str, Any]) -> MaskedConfig:
+    """``config`` (sections of values) with secret-masking ``repr`` on it and on each section."""
+    sections: dict[str, Any] = {}
+    for section, values in config.items():
+        if isinstance(values, Mapping):
+            try:
+                secrets = secret_names(section)
+            except (BackendNotFoundError, ConfigError):
+                secrets = frozenset()
+            sections[section] = MaskedConfig(values, secrets)
+        else:
+            sections[section] = values
+    return MaskedConfig(sections)
 
 
 def inherited_sections(section: str) -> tuple[str, ...]:

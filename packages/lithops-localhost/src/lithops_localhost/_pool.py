@@ -33,6 +33,7 @@ from lithops.worker import (
     WorkerEnvironment,
     describe_exit,
     failed_call_status,
+    oom_kill_count,
     returncode_status,
     write_report,
 )
@@ -69,6 +70,7 @@ class _Worker:
     task: _Task | None = None
     reported: int = 0
     timed_out: bool = False
+    oom_kills: int | None = None  # the OOM kill count when its task started (evidence for a SIGKILL)
 
     def running_call(self) -> tuple[int, float] | None:
         """``(index, start time)`` of the call the worker is running, if any."""
@@ -181,6 +183,7 @@ class WorkerPool:
         worker.task = task
         worker.reported = task.first_call
         worker.timed_out = False
+        worker.oom_kills = oom_kill_count()  # workers share the client's cgroup
         LIMIT.pack_into(worker.slot, SLOT.size, task.token, task.stop)
         batch = task.batch
         data_follows = batch.data is not None and len(batch.data) >= RAW_FRAME_MIN
@@ -294,7 +297,8 @@ class WorkerPool:
             logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
             return
         failed = worker.reported
-        error = describe_exit(returncode_status(returncode), task.batch.timeout if worker.timed_out else None)
+        error = describe_exit(returncode_status(returncode), task.batch.timeout if worker.timed_out else None,
+                              worker.oom_kills)
         call_id = task.batch.call_ids[failed] if failed < task.stop else None
         if call_id is not None:
             report = _failure_report(task.batch, call_id, error)

@@ -109,6 +109,8 @@ def main(conn_fd: int, slot_fd: int) -> None:
         SLOT.pack_into(slot, 0, token, -1, 0)
         fcntl.lockf(slot_fd, fcntl.LOCK_UN)
         conn.send_bytes(dumps(("done", token), protocol))
+        if env.tainted:  # a call changed what cannot be put back: the pool starts a fresh worker
+            return
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from lithops import registry
-from lithops.config import default_config, extract_storage_config, public_section
+from lithops.config import default_config, extract_storage_config, masked, public_section
 from lithops.errors import ConfigError
 from lithops.spi import ObjectInfo, StorageBackend
 from lithops.storage.cloud_object import CloudObject
@@ -71,8 +71,8 @@ class Storage:
             registry.load("storage", self.backend)  # raises with the package to install
             raise ConfigError(f"Storage backend {self.backend!r} declares no options")  # pragma: no cover
         self.config: dict[str, Any] = validate_section(self.backend, section, options)
-        self.storage_config = {"backend": self.backend, "bucket": storage_config.get("bucket"),
-                               self.backend: self.config}
+        self.storage_config = masked({"backend": self.backend, "bucket": storage_config.get("bucket"),
+                                      self.backend: self.config})
         self._backend: StorageBackend = make_backend(self.backend, self.config)
         self.bucket: str = storage_config.get("bucket") or self._backend.default_bucket
 
@@ -83,7 +83,7 @@ class Storage:
         self = cls.__new__(cls)
         self.backend = backend_id
         self.config = dict(section)
-        self.storage_config = {"backend": backend_id, "bucket": bucket, backend_id: self.config}
+        self.storage_config = masked({"backend": backend_id, "bucket": bucket, backend_id: self.config})
         self._backend = instance
         self.bucket = bucket or instance.default_bucket
         return self

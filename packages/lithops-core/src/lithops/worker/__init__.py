@@ -24,7 +24,13 @@ from lithops.worker.handler import (
     unreported_calls,
     write_report,
 )
-from lithops.worker.isolation import describe_exit, invocation_deadline, returncode_status, run_batch_isolated
+from lithops.worker.isolation import (
+    describe_exit,
+    invocation_deadline,
+    oom_kill_count,
+    returncode_status,
+    run_batch_isolated,
+)
 from lithops.worker.marker import WORKER_ENV, in_worker_process, mark_worker_process
 from lithops.worker.payload import handle_payload
 
@@ -41,6 +47,7 @@ __all__ = [
     "job_index_from_env",
     "load_batch_payload",
     "mark_worker_process",
+    "oom_kill_count",
     "pack_exception",
     "returncode_status",
     "run_batch",

@@ -26,6 +26,7 @@ from lithops.status import encode_status, pack_exception
 from lithops.transient import retry_transient
 from lithops.worker.logs import capture_output
 from lithops.worker.modules import ModuleCache
+from lithops.worker.process_state import ProcessState
 from lithops.worker.usage import CallUsage
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ class WorkerEnvironment:
         self._storages: dict[tuple[str, str | None, str], Any] = {}
         self._storage_configs = dict(storage_configs or {})
         self.batches_run = 0
+        #: Put back the working directory, environment, limits and signal handlers after each
+        #: call (warm processes that run many calls); ``tainted`` when that failed.
+        self.restore_state = True
+        self.process_state: ProcessState | None = None
+        self.tainted = False
         self.usage = CallUsage()
         self.modules = ModuleCache(on_evict=self._forget_modules)
 
@@ -191,6 +197,8 @@ def run_call(
         if "obj" in loaded.wants and hasattr(kwargs.get("obj"), "materialize"):
             obj_part = kwargs["obj"]
             kwargs["obj"] = obj_part.materialize(lambda backend: env.storage(backend, None, batch.storage))
+    if env.restore_state and env.process_state is None:
+        env.process_state = ProcessState()  # this process's state between calls
     saved_env = _apply_env(batch.extra_env)
     env.usage.start()
     usage_start = resource.getrusage(resource.RUSAGE_SELF)
@@ -211,6 +219,8 @@ def run_call(
     func_end = time.time()
     usage_end = resource.getrusage(resource.RUSAGE_SELF)
     _restore_env(saved_env)
+    if env.process_state is not None and not env.process_state.restore():
+        env.tainted = True
     stats.update(
         worker_func_start_tstamp=func_start,
         worker_func_end_tstamp=func_end,

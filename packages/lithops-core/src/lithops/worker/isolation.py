@@ -61,17 +61,57 @@ def returncode_status(returncode: int) -> int:
     return (returncode & 0xFF) << 8
 
 
-def describe_exit(status: int, timeout: float | None = None) -> BaseException:
+def _read_counter(path: str, name: str) -> int | None:
+    try:
+        with open(path) as handle:
+            for line in handle:
+                key, _, value = line.partition(" ")
+                if key == name:
+                    return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def oom_kill_count(pid: int | None = None) -> int | None:
+    """How many processes the kernel's out-of-memory killer has killed: in the memory cgroup of
+    ``pid`` (default: this process) where readable (cgroup v2 ``memory.events``, v1
+    ``memory.oom_control``), else on the whole machine (``/proc/vmstat``); None where neither is
+    readable. Compare two readings to know whether an OOM kill happened in between."""
+    try:
+        with open(f"/proc/{pid or 'self'}/cgroup") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2
+            count = _read_counter(f"/sys/fs/cgroup{path.rstrip('/')}/memory.events", "oom_kill")
+        elif "memory" in controllers.split(","):
+            count = _read_counter(f"/sys/fs/cgroup/memory{path.rstrip('/')}/memory.oom_control", "oom_kill")
+        else:
+            continue
+        if count is not None:
+            return count
+    return _read_counter("/proc/vmstat", "oom_kill")
+
+
+def describe_exit(status: int, timeout: float | None = None, oom_kills_before: int | None = None,
+                  pid: int | None = None) -> BaseException:
     """The error to report for a call whose worker process ended before reporting.
 
     Args:
         status: the process's wait status, as from ``os.waitpid`` (a ``Popen.returncode`` must be
             converted: ``-signal`` becomes ``signal``, ``code`` becomes ``code << 8``).
         timeout: the timeout (seconds) after which the call was killed, when it was.
+        oom_kills_before: :func:`oom_kill_count` read before the call started; a SIGKILL is
+            called an out-of-memory kill only when the count grew since (evidence, not a guess).
+        pid: the process that died (whose cgroup :func:`oom_kill_count` reads; default: this one).
 
     Returns:
         :class:`~lithops.errors.FunctionTimeoutError`, :class:`~lithops.errors.WorkerOutOfMemoryError`
-        (SIGKILL) or :class:`~lithops.errors.WorkerCrashError`, with a message saying what to do.
+        (SIGKILL with an OOM kill recorded) or :class:`~lithops.errors.WorkerCrashError`, with a
+        message saying what to do.
     """
     if timeout is not None:
         return FunctionTimeoutError(
@@ -81,9 +121,21 @@ def describe_exit(status: int, timeout: float | None = None) -> BaseException:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGKILL:
-            return WorkerOutOfMemoryError(
-                "The worker process was killed by SIGKILL while running the call, most likely by the"
-                " out-of-memory killer. Give the call more memory (runtime_memory) or use less."
+            now = oom_kill_count(pid) if oom_kills_before is not None else None
+            if now is not None and oom_kills_before is not None and now > oom_kills_before:
+                return WorkerOutOfMemoryError(
+                    "The worker process was killed by the out-of-memory killer while running the call"
+                    " (the kernel recorded an OOM kill). Give the call more memory (runtime_memory) or use less."
+                )
+            if now is not None:
+                return WorkerCrashError(
+                    "The worker process was killed by SIGKILL while running the call; the kernel recorded"
+                    " no out-of-memory kill, so another process or an operator killed it."
+                )
+            return WorkerCrashError(
+                "The worker process was killed by SIGKILL while running the call (by the out-of-memory"
+                " killer or by another process: no OOM record is readable here). If the call uses much"
+                " memory, give it more (runtime_memory)."
             )
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         return WorkerCrashError(f"The worker process died from signal {name} while running the call.")
@@ -115,6 +167,7 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
     for call_id, kwargs in zip(batch.call_ids, calls):
         timeout = batch.timeout if deadline is None else max(0.1, min(batch.timeout, deadline - time.monotonic()))
         read_fd, write_fd = os.pipe()
+        oom_kills = oom_kill_count()
         pid = os.fork()
         if pid == 0:  # child
             os.close(read_fd)
@@ -126,12 +179,12 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
             finally:
                 os._exit(0)
         os.close(write_fd)
-        status, output = _collect(batch, call_id, pid, read_fd, dict(base_stats), timeout)
+        status, output = _collect(batch, call_id, pid, read_fd, dict(base_stats), timeout, oom_kills)
         _deliver(batch, env, status, output, report)
 
 
-def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int,
-             stats: dict[str, Any], timeout: float) -> tuple[dict[str, Any], bytes | None]:
+def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int, stats: dict[str, Any], timeout: float,
+             oom_kills: int | None = None) -> tuple[dict[str, Any], bytes | None]:
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     timed_out = False
@@ -156,5 +209,5 @@ def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int,
             return status, output
         except Exception:  # truncated: the child died while writing
             pass
-    error = describe_exit(exit_status, round(timeout, 1) if timed_out else None)
+    error = describe_exit(exit_status, round(timeout, 1) if timed_out else None, oom_kills)
     return _status(batch, call_id, stats, pack_exception(error)), None
