@@ -15,7 +15,9 @@ server's REST interface (as the real ones do):
   (``BackoffLimitExceeded``, the other pods are deleted). ``activeDeadlineSeconds`` ends a Job with
   ``DeadlineExceeded``.
 - **kubelet**: runs the first container of each pod as a local process: its ``command`` +
-  ``args`` (a leading ``python``/``python3`` is this interpreter: the image is ignored), its
+  ``args`` (a leading ``python``/``python3`` is this interpreter: the image is ignored; with
+  ``warm_start``, ``python -m``/``python -c`` commands fork from a warm interpreter, as a node
+  starts containers from pulled images, see :mod:`~lithops_testkit.emulators._forkserver`), its
   ``env`` (values, ``secretKeyRef``/``configMapKeyRef``) and ``envFrom`` (Secrets, ConfigMaps), in
   a minimal environment like a container's; patches the pod's ``phase`` and ``containerStatuses``
   (``terminated`` with ``reason`` ``Completed``/``Error``/``OOMKilled`` and ``exitCode``), and serves
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lithops_testkit.emulators._forkserver import ForkedProcess, ForkServer, forkable
 from lithops_testkit.emulators.k8s import KubernetesEmulatorServer, label_selector_matches
 
 __all__ = ["FAULTS", "KubeletLite"]
@@ -107,7 +110,7 @@ class _Pod:
     fault: _Fault | None
     log_path: Path
     container: str = "main"
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | ForkedProcess | None = None
     started: float = 0.0
     finished: bool = False
     killed_for: str | None = None
@@ -136,8 +139,11 @@ class KubeletLite:
             API server wake it at once).
     """
 
-    def __init__(self, server: KubernetesEmulatorServer, workdir: str | Path, poll_interval: float = 0.5) -> None:
+    def __init__(self, server: KubernetesEmulatorServer, workdir: str | Path, poll_interval: float = 0.5,
+                 warm_start: bool = True) -> None:
         self.server = server
+        self.warm_start = warm_start
+        self._forkserver: ForkServer | None = None
         self.workdir = Path(workdir)
         self.poll_interval = poll_interval
         self._jobs: dict[str, _Job] = {}
@@ -162,6 +168,8 @@ class KubeletLite:
     def start(self) -> None:
         """Start reconciling in a background thread."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.warm_start:
+            self._forkserver = ForkServer({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
         self.server.api.add_listener(self._on_change)
         self.server.api.add_log_provider(self._pod_log)
         self._thread = threading.Thread(target=self._loop, name="kubelet-lite", daemon=True)
@@ -176,6 +184,8 @@ class KubeletLite:
         for job in list(self._jobs.values()):
             for pod in job.pods.values():
                 self._kill(pod)
+        if self._forkserver is not None:
+            self._forkserver.close()
 
     def inject(self, kind: str, selector: str = "", index: int | None = None, after: float = 0.0,
                times: int = 1, when: Callable[[], bool] | None = None) -> None:
@@ -445,9 +455,12 @@ class KubeletLite:
         env = self._container_env(pod.namespace, container)
         folder = self.workdir / pod.name
         folder.mkdir(parents=True, exist_ok=True)
-        with open(pod.log_path, "wb") as log:
-            pod.process = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
+        if self._forkserver is not None and forkable(command):
+            pod.process = self._forkserver.start(command, env, folder, pod.log_path)
+        else:
+            with open(pod.log_path, "wb") as log:
+                pod.process = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL, start_new_session=True)
         pod.started = time.monotonic()
         self._logs[(pod.namespace, pod.name)] = pod.log_path
         self.processes_started += 1
