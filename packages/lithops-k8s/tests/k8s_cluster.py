@@ -20,8 +20,10 @@ class Cluster:
 
     def config(self, storage_root: Path, **k8s: Any) -> dict[str, Any]:
         """A configuration for this cluster with localhost storage (the cluster is on this host)."""
+        # job_ttl: finished Jobs go away (kubelet-lite plays the TTL controller), so that the
+        # emulator's object count, and each listing, stays small over the session.
         section = {"kubecfg_path": str(self.kubeconfig), "runtime": IMAGE, "poll_interval": 0.2,
-                   "pending_timeout": 3, "max_workers": 4, **k8s}
+                   "pending_timeout": 3, "max_workers": 4, "job_ttl": 1, **k8s}
         return {"lithops": {"backend": "k8s", "storage": "localhost"},
                 "localhost": {"storage_root": str(storage_root)}, "k8s": section}
 

@@ -3,6 +3,7 @@ requests, cleaning, worker processes, runtimes, and its configuration."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -16,10 +17,9 @@ from lithops.cli._common import make_compute, make_storage
 from lithops.config import default_config
 from lithops.errors import ConfigError, RuntimeBuildError, RuntimeMismatchError
 from lithops.storage import Storage
-from lithops_testkit.emulators import wait_until
-
 from lithops_k8s._client import USER_AGENT
 from lithops_k8s.compute import K8sBackend
+from lithops_testkit.emulators import wait_until
 
 
 def _square(x: int) -> int:
@@ -36,6 +36,7 @@ def _list(cluster: Cluster, plural: str, selector: str) -> list[dict[str, Any]]:
 
 def test_one_indexed_job_per_map_with_labels_and_o1_requests(k8s_config: dict[str, Any], cluster: Cluster) -> None:
     """Submitting 300 calls costs one Job create and no request per call; pods stay within max_workers."""
+    k8s_config["k8s"]["job_ttl"] = None  # inspected after it finished
     with lithops.FunctionExecutor(config=k8s_config) as fexec:
         fexec.call_async(_square, 1).result()  # runtime probed and watcher started: not part of the count
         start = len(cluster.server.api.log)
@@ -61,6 +62,7 @@ def test_one_indexed_job_per_map_with_labels_and_o1_requests(k8s_config: dict[st
 
 
 def test_clean_deletes_finished_jobs_and_their_pods(k8s_config: dict[str, Any], cluster: Cluster) -> None:
+    k8s_config["k8s"]["job_ttl"] = None  # kept until cleaned
     with lithops.FunctionExecutor(config=k8s_config) as fexec:
         assert fexec.get_result(fexec.map(_square, [1, 2, 3])) == [1, 4, 9]
         selector = f"lithops.dev/executor%3D{fexec.executor_id}"
@@ -91,7 +93,7 @@ def _mark_then_sleep(marker: str, seconds: float) -> str:
 
 
 def test_worker_processes_run_several_batches_per_pod(cluster: Cluster, tmp_path: Path) -> None:
-    config = cluster.config(tmp_path / "storage", worker_processes=2, max_workers=2)
+    config = cluster.config(tmp_path / "storage", worker_processes=2, max_workers=2, job_ttl=None)
     with lithops.FunctionExecutor(config=config) as fexec:
         assert fexec.get_result(fexec.map(_square, range(9))) == [x * x for x in range(9)]
         (job,) = _list(cluster, "jobs", f"lithops.dev/executor%3D{fexec.executor_id}")
@@ -162,3 +164,18 @@ def test_bad_settings_name_the_key(cluster: Cluster, tmp_path: Path) -> None:
         lithops.FunctionExecutor(config=cluster.config(tmp_path / "storage", runtime_memory=0))
     with pytest.raises(ConfigError, match="Context 'nope'.*kmock"):
         lithops.FunctionExecutor(config=cluster.config(tmp_path / "storage", kubecfg_context="nope"))
+
+
+def test_registry_credentials_become_an_image_pull_secret(cluster: Cluster, tmp_path: Path) -> None:
+    config = cluster.config(tmp_path / "storage", docker_server="ghcr.io", docker_user="me",
+                            docker_password="s3cr3t-token", job_ttl=None)
+    with lithops.FunctionExecutor(config=config) as fexec:
+        assert fexec.call_async(_square, 3).result() == 9
+        (job,) = _list(cluster, "jobs", f"lithops.dev/executor%3D{fexec.executor_id}")
+    (secret_name,) = [s["name"] for s in job["spec"]["template"]["spec"]["imagePullSecrets"]]
+    assert secret_name.startswith("lithops-regcred-")
+    assert "s3cr3t-token" not in json.dumps(job)
+    status, secret = cluster.server.request("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets/{secret_name}")
+    assert status == 200 and secret["type"] == "kubernetes.io/dockerconfigjson"
+    auths = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
+    assert auths["ghcr.io"]["username"] == "me" and auths["ghcr.io"]["password"] == "s3cr3t-token"

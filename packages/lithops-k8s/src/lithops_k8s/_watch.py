@@ -31,8 +31,8 @@ from lithops_k8s._manifest import INDEX_LABEL, JOB_LABEL, executor_selector
 
 logger = logging.getLogger(__name__)
 
-#: Fails the calls of ``batches`` that have no status yet with ``error``.
-FailCalls = Callable[[Sequence[CallBatch], BaseException], None]
+#: Fails the calls of ``batches`` that have no status yet with ``error``; returns how many.
+FailCalls = Callable[[Sequence[CallBatch], BaseException], int]
 
 #: Waiting reasons of a container that will not start by itself.
 _STUCK_WAITING = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
@@ -226,9 +226,9 @@ class JobWatcher:
         if not indexes:
             return
         job.settled.update(indexes)
-        logger.warning("%s", error)
         batches = [batch for index in sorted(indexes) for batch in job.index_batches(index)]
-        self.fail_calls(batches, error)
+        if self.fail_calls(batches, error):  # nothing to say when every call had reported
+            logger.warning("%s", error)
 
     def _pod_failure(self, job: TrackedJob, index: int, pod: str, status: Mapping[str, Any]) -> BaseException:
         terminated: Mapping[str, Any] = {}

@@ -318,13 +318,16 @@ class K8sBackend:
                     self.api, executor_id, self._fail_calls, self.poll_interval, self.pending_timeout)
             return watcher
 
-    def _fail_calls(self, batches: Sequence[CallBatch], error: BaseException) -> None:
-        """Write a failure record for each call of ``batches`` that has no status yet."""
+    def _fail_calls(self, batches: Sequence[CallBatch], error: BaseException) -> int:
+        """Write a failure record for each call of ``batches`` that has no status yet; how many."""
         if self._worker_env is None:
             self._worker_env = WorkerEnvironment({self.context.storage_backend: dict(self.context.storage_private_config)})
+        failed = 0
         for batch in batches:
             for call_id in unreported_calls(batch, self._worker_env):
                 write_report(batch, self._worker_env, failed_call_status(batch, call_id, error))
+                failed += 1
+        return failed
 
     # -- cleaning --
     def clean(self, all: bool = False) -> None:

@@ -136,20 +136,25 @@ class ForkServer:
 
     def _read(self) -> None:
         assert self._server.stdout is not None
-        for line in self._server.stdout:
-            message = json.loads(line)
-            with self._lock:
-                if "started" in message:
-                    event, slot = self._started.pop(int(message["id"]))
-                    slot.append(int(message["started"]))
-                    event.set()
-                else:
-                    pid, status = int(message["exit"]), int(message["status"])
-                    process = self._processes.pop(pid, None)
-                    if process is None:
-                        self._early[pid] = status
-                    else:
-                        process._exited(status)
+        try:
+            for line in self._server.stdout:
+                self._dispatch(json.loads(line))
+        except (OSError, ValueError):  # closed by close()
+            return
+
+    def _dispatch(self, message: dict[str, int]) -> None:
+        with self._lock:
+            if "started" in message:
+                event, slot = self._started.pop(int(message["id"]))
+                slot.append(int(message["started"]))
+                event.set()
+                return
+            pid, status = int(message["exit"]), int(message["status"])
+            process = self._processes.pop(pid, None)
+            if process is None:
+                self._early[pid] = status
+            else:
+                process._exited(status)
 
     def start(self, command: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path,
               timeout: float = 60.0) -> ForkedProcess:
@@ -185,3 +190,7 @@ class ForkServer:
         except ProcessLookupError:
             pass
         self._server.wait(timeout=30)
+        self._reader.join(timeout=30)
+        for pipe in (self._server.stdin, self._server.stdout):
+            if pipe is not None:
+                pipe.close()

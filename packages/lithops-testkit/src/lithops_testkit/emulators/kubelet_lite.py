@@ -13,7 +13,8 @@ server's REST interface (as the real ones do):
   ``backoffLimitPerIndex`` a failed index is not retried and the others go on (reason
   ``FailedIndexes``); otherwise failed pods are replaced until ``backoffLimit`` is exceeded
   (``BackoffLimitExceeded``, the other pods are deleted). ``activeDeadlineSeconds`` ends a Job with
-  ``DeadlineExceeded``.
+  ``DeadlineExceeded``; ``ttlSecondsAfterFinished`` deletes a finished Job (and, through the API
+  server's cascade, its pods), as the TTL-after-finished controller does.
 - **kubelet**: runs the first container of each pod as a local process: its ``command`` +
   ``args`` (a leading ``python``/``python3`` is this interpreter: the image is ignored; with
   ``warm_start``, ``python -m``/``python -c`` commands fork from a warm interpreter, as a node
@@ -127,6 +128,7 @@ class _Job:
     failed_indexes: set[int] = field(default_factory=set)
     failures: int = 0
     done: bool = False
+    finished_at: float | None = None
 
 
 class KubeletLite:
@@ -257,9 +259,18 @@ class KubeletLite:
                 job = self._jobs[uid] = _Job(uid, str(meta["name"]), str(meta["namespace"]))
             if not job.done:
                 self._reconcile_job(job, raw)
+            elif self._expired(job, raw):
+                self._api("DELETE", f"/apis/batch/v1/namespaces/{job.namespace}/jobs/{job.name}"
+                          "?propagationPolicy=Background")
         for uid in [uid for uid in self._jobs if uid not in seen]:  # deleted Jobs: stop their pods
             for pod in self._jobs.pop(uid).pods.values():
                 self._kill(pod)
+
+    @staticmethod
+    def _expired(job: _Job, raw: Mapping[str, Any]) -> bool:
+        """The TTL-after-finished controller: whether a finished Job's time is up."""
+        ttl = (raw.get("spec") or {}).get("ttlSecondsAfterFinished")
+        return ttl is not None and job.finished_at is not None and time.monotonic() - job.finished_at >= float(ttl)
 
     def _reconcile_job(self, job: _Job, raw: Mapping[str, Any]) -> None:
         spec = raw.get("spec") or {}
@@ -297,10 +308,12 @@ class KubeletLite:
         if failed_job is not None or (finished and job.failed_indexes):
             reason = failed_job or "FailedIndexes"
             job.done = True
+            job.finished_at = time.monotonic()
             status["conditions"] = [{"type": "Failed", "status": "True", "reason": reason, "lastProbeTime": _now(),
                                      "lastTransitionTime": _now(), "message": _JOB_MESSAGES[reason]}]
         elif finished:
             job.done = True
+            job.finished_at = time.monotonic()
             status["completionTime"] = _now()
             status["conditions"] = [
                 {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
