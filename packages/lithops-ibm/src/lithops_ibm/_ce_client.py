@@ -95,17 +95,23 @@ class CodeEngineClient:
                                    " give it Writer (service) and Viewer (platform) on the project.")
         return InvocationError(f"{message}.")
 
-    def find_project(self, name: str) -> dict[str, Any] | None:
-        """The project whose name or id is ``name``, looking through every page of projects."""
+    def list_all(self, operation: str, field: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated list operation (``list_job_runs``, ``job_runs``), all pages."""
+        items: list[dict[str, Any]] = []
         start: str | None = None
         while True:
-            page = self.call("list_projects", limit=100, start=start)
-            for project in page.get("projects", []):
-                if name in (project.get("name"), project.get("id")):
-                    return dict(project)
+            page = self.call(operation, limit=100, start=start, **kwargs)
+            items += page.get(field, [])
             start = (page.get("next") or {}).get("start")
             if not start:
-                return None
+                return items
+
+    def find_project(self, name: str) -> dict[str, Any] | None:
+        """The project whose name or id is ``name``."""
+        for project in self.list_all("list_projects", "projects"):
+            if name in (project.get("name"), project.get("id")):
+                return dict(project)
+        return None
 
     def project_id(self, name: str, resource_group_id: str | None) -> str:
         """The id of project ``name``; created in ``resource_group_id`` when it does not exist.

@@ -44,6 +44,7 @@ from lithops.errors import (
     InvocationError,
     LithopsError,
     RuntimeBuildError,
+    StorageNoSuchKeyError,
     WorkerCrashError,
     WorkerError,
     WorkerOutOfMemoryError,
@@ -399,24 +400,26 @@ class CodeEngineBackend:
                     len(job.batches), job.total_calls)
         with self._lock:
             self._watched[job.job_key] = _Watched(run_name, job, memory_text)
-            if self._watcher is None or not self._watcher.is_alive():
+            if self._watcher is None:
                 self._stop.clear()
                 self._watcher = threading.Thread(target=self._watch, name="code-engine-watcher", daemon=True)
                 self._watcher.start()
 
     def _watch(self) -> None:
-        while not self._stop.is_set():
+        while True:
             with self._lock:
                 watched = list(self._watched.items())
-            if not watched:
-                return
+                if not watched or self._stop.is_set():
+                    self._watcher = None  # under the lock: invoke_job starts a new watcher
+                    return
             for job_key, item in watched:
                 try:
                     if self._look(item):
                         with self._lock:
                             self._watched.pop(job_key, None)
-                except LithopsError as exc:
-                    logger.warning("Could not follow Code Engine job run %s: %s", item.name, exc)
+                except Exception as exc:  # the watcher outlives any one failure; it looks again next round
+                    logger.warning("Could not follow Code Engine job run %s: %s: %s", item.name,
+                                   type(exc).__name__, exc)
             self._stop.wait(self.poll_interval)
 
     def _look(self, item: _Watched) -> bool:
@@ -429,10 +432,10 @@ class CodeEngineBackend:
         indices = details.get("indices_details") or {}
         for index_text, index in indices.items():
             if index.get("status") == "failed" and int(index_text) not in item.handled:
-                item.handled.add(int(index_text))
                 self._fail_batch(item, int(index_text), _index_error(
                     str(index.get("last_failure_reason") or ""), int(index_text), item.name, item.memory,
                     item.job.timeout))
+                item.handled.add(int(index_text))  # after the reports: a storage error retries them
         status = state.get("status")
         if status in ("completed", "failed"):
             if status == "completed":
@@ -442,7 +445,6 @@ class CodeEngineBackend:
             pending = [i for i, index in indices.items() if index.get("status") == "pending"] or [
                 str(i) for i in range(len(item.job.batches)) if i not in item.handled]
             for index_text in pending:
-                item.handled.add(int(index_text))
                 self._fail_batch(item, int(index_text), WorkerCrashError(
                     f"Array index {index_text} of Code Engine job run {item.name} stayed pending for more than"
                     f" {self.pending_timeout:g} s (image pull or capacity). The job run was stopped; see"
@@ -461,7 +463,7 @@ class CodeEngineBackend:
             try:
                 storage.head_object(self.context.bucket, status_key(batch.job_key, call_id))
                 continue  # the call reported before the index failed
-            except LithopsError:
+            except StorageNoSuchKeyError:
                 pass
             write_report(batch, self._reporter, failed_call_status(batch, call_id, error))
         logger.info("Job run %s: index %d failed: %s", item.name, index, error)
@@ -482,16 +484,15 @@ class CodeEngineBackend:
     def clean(self, all: bool = False) -> None:
         """Delete lithops' job runs (and, with ``all``, its job definitions and credential secrets)."""
         project = self.project_id()
-        runs = self.client.call("list_job_runs", project_id=project, limit=100).get("job_runs", [])
-        for run in runs:
+        for run in self.client.list_all("list_job_runs", "job_runs", project_id=project):
             if str(run.get("job_name") or "").startswith("lithops-"):
                 self.client.call("delete_job_run", project_id=project, name=run["name"], missing_ok=True)
         if not all:
             return
-        for job in self.client.call("list_jobs", project_id=project, limit=100).get("jobs", []):
+        for job in self.client.list_all("list_jobs", "jobs", project_id=project):
             if str(job.get("name", "")).startswith("lithops-"):
                 self.client.call("delete_job", project_id=project, name=job["name"], missing_ok=True)
-        for secret in self.client.call("list_secrets", project_id=project, limit=100).get("secrets", []):
+        for secret in self.client.list_all("list_secrets", "secrets", project_id=project):
             if str(secret.get("name", "")).startswith("lithops-storage-"):
                 self.client.call("delete_secret", project_id=project, name=secret["name"], missing_ok=True)
         self._job_definitions.clear()
