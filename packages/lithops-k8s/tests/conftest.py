@@ -22,6 +22,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def shared_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One storage root for the tests that need no storage of their own: the runtime's record
+    is written once, so the image is probed once (executors never share job keys)."""
+    return tmp_path_factory.mktemp("storage")
+
+
 @pytest.fixture
-def k8s_config(cluster: Cluster, tmp_path: Path) -> dict[str, Any]:
-    return cluster.config(tmp_path / "storage")
+def k8s_config(cluster: Cluster, shared_storage: Path) -> dict[str, Any]:
+    return cluster.config(shared_storage)

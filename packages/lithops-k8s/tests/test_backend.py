@@ -35,14 +35,14 @@ def _list(cluster: Cluster, plural: str, selector: str) -> list[dict[str, Any]]:
 
 
 def test_one_indexed_job_per_map_with_labels_and_o1_requests(k8s_config: dict[str, Any], cluster: Cluster) -> None:
-    """Submitting 300 calls costs one Job create and no request per call; pods stay within max_workers."""
+    """Submitting 200 calls costs one Job create and no request per call; pods stay within max_workers."""
     k8s_config["k8s"]["job_ttl"] = None  # inspected after it finished
     with lithops.FunctionExecutor(config=k8s_config) as fexec:
         fexec.call_async(_square, 1).result()  # runtime probed and watcher started: not part of the count
         start = len(cluster.server.api.log)
-        futures = fexec.map(_square, range(300))
+        futures = fexec.map(_square, range(200))
         submitted = cluster.server.requests_since(start, USER_AGENT)
-        assert fexec.get_result(futures) == [x * x for x in range(300)]
+        assert fexec.get_result(futures) == [x * x for x in range(200)]
         jobs = _list(cluster, "jobs", f"lithops.dev/executor%3D{fexec.executor_id},lithops.dev/job%3DM001")
     creates = [r for r in submitted if r.verb == "create"]
     assert [r.path for r in creates] == [f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"]
@@ -92,8 +92,8 @@ def _mark_then_sleep(marker: str, seconds: float) -> str:
     return "slept"
 
 
-def test_worker_processes_run_several_batches_per_pod(cluster: Cluster, tmp_path: Path) -> None:
-    config = cluster.config(tmp_path / "storage", worker_processes=2, max_workers=2, job_ttl=None)
+def test_worker_processes_run_several_batches_per_pod(cluster: Cluster, shared_storage: Path) -> None:
+    config = cluster.config(shared_storage, worker_processes=2, max_workers=2, job_ttl=None)
     with lithops.FunctionExecutor(config=config) as fexec:
         assert fexec.get_result(fexec.map(_square, range(9))) == [x * x for x in range(9)]
         (job,) = _list(cluster, "jobs", f"lithops.dev/executor%3D{fexec.executor_id}")
@@ -166,8 +166,8 @@ def test_bad_settings_name_the_key(cluster: Cluster, tmp_path: Path) -> None:
         lithops.FunctionExecutor(config=cluster.config(tmp_path / "storage", kubecfg_context="nope"))
 
 
-def test_registry_credentials_become_an_image_pull_secret(cluster: Cluster, tmp_path: Path) -> None:
-    config = cluster.config(tmp_path / "storage", docker_server="ghcr.io", docker_user="me",
+def test_registry_credentials_become_an_image_pull_secret(cluster: Cluster, shared_storage: Path) -> None:
+    config = cluster.config(shared_storage, docker_server="ghcr.io", docker_user="me",
                             docker_password="s3cr3t-token", job_ttl=None)
     with lithops.FunctionExecutor(config=config) as fexec:
         assert fexec.call_async(_square, 3).result() == 9
