@@ -233,3 +233,17 @@ def test_iam_mode_storage_shares_the_token_and_workers_get_their_own(ce_config: 
         assert executor.get_result(executor.map(_square, range(3), chunksize=1)) == [0, 1, 4]
     # Each index exchanged the key from the project's secret for its own token; the client none.
     assert iam.requests_for(API_KEY) - before >= 3
+
+
+def test_project_is_created_in_the_resource_group_or_named_as_missing(ce_config: Config,
+                                                                      code_engine: CodeEngineFake) -> None:
+    config = ce_config()
+    del config["code_engine"]["project_name"]
+    del config["ibm"]["resource_group_id"]
+    with pytest.raises(ConfigError, match="no Code Engine project 'lithops'.*resource_group_id"):
+        lithops.FunctionExecutor(config=config)
+    config["ibm"]["resource_group_id"] = "rg-1"
+    with lithops.FunctionExecutor(config=config) as executor:
+        assert executor.get_result(executor.call_async(_square, 5)) == 25
+    (project,) = [p for p in code_engine.projects.values() if p["name"] == "lithops"]
+    assert project["resource_group_id"] == "rg-1"

@@ -85,12 +85,14 @@ logger = logging.getLogger(__name__)
 
 BACKEND = "code_engine"
 WORKER_COMMAND = ["python", "-m", "lithops.worker", "run-job"]
+#: The project used (and created, with a resource group) when none is configured, as Lithops 3 does.
+DEFAULT_PROJECT = "lithops"
 #: Code Engine's longest job run instance.
 MAX_EXECUTION_TIME = 86400
 
 CE_OPTIONS: tuple[ConfigOption, ...] = (
-    ConfigOption("project_name", str, None, "Code Engine project (name or id); created when missing and"
-                 " 'resource_group_id' is set."),
+    ConfigOption("project_name", str, None, "Code Engine project (name or id); default: 'lithops'. Created when"
+                 " missing and 'resource_group_id' is set."),
     ConfigOption("namespace", str, None, "Lithops 3 name of 'project_name' (a project name or id)."),
     REGION,
     IAM_API_KEY,
@@ -178,9 +180,7 @@ class CodeEngineBackend:
         self.max_workers = int(self.config.get("max_workers") or 1000)
         self.pending_timeout = float(self.config.get("pending_timeout") or 600)
         self.poll_interval = float(self.config.get("poll_interval") or 2.0)
-        self.project_name = str(self.config.get("project_name") or self.config.get("namespace") or "")
-        if not self.project_name:
-            raise ConfigError("The 'code_engine' section needs 'project_name' (a Code Engine project name or id).")
+        self.project_name = str(self.config.get("project_name") or self.config.get("namespace") or DEFAULT_PROJECT)
         region = self.config.get("region")
         endpoint = self.config.get("endpoint") or (ce_endpoint(str(region)) if region else None)
         if not endpoint:
