@@ -17,6 +17,7 @@ import hashlib
 import io
 import pickle
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ SHARE_MIN_BYTES = 1 << 20
 WORKER_CACHE_ENTRIES = 8
 _SHARED_TAG = "lithops-joblib-shared"
 _SHARED_PREFIX = "lithops.jobs/joblib"
+_NEVER_SHIPPED = frozenset({"__main__", "builtins", "lithops", "joblib"})
 
 _executors: dict[str, FunctionExecutor] = {}
 _executors_lock = threading.Lock()
@@ -68,7 +70,9 @@ def _is_shareable_array(obj: Any) -> bool:
 
 
 class _SharingPickler:
-    """Pickles a batch with cloudpickle, putting large arrays into storage (once) instead."""
+    """Pickles a batch with cloudpickle, putting large arrays into storage (once) instead, and
+    notes the modules of the functions and classes it refers to by name (the worker imports them:
+    local ones must travel with the call)."""
 
     def __init__(self, share: Callable[[Any], tuple[str, str, str]]) -> None:
         import cloudpickle
@@ -76,15 +80,25 @@ class _SharingPickler:
         share_fn = share
 
         class Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+            modules: set[str]
+
             def persistent_id(self, obj: Any) -> tuple[str, str, str] | None:
+                if isinstance(obj, (type, types.FunctionType)):
+                    module = getattr(obj, "__module__", None)
+                    if module:
+                        self.modules.add(module.split(".")[0])
+                    return None
                 return share_fn(obj) if _is_shareable_array(obj) else None
 
         self._pickler_cls = Pickler
 
-    def dumps(self, obj: Any) -> bytes:
+    def dumps(self, obj: Any) -> tuple[bytes, set[str]]:
+        """The pickle and the top-level modules it names."""
         buffer = io.BytesIO()
-        self._pickler_cls(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-        return buffer.getvalue()
+        pickler = self._pickler_cls(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.modules = set()
+        pickler.dump(obj)
+        return buffer.getvalue(), pickler.modules - _NEVER_SHIPPED
 
 
 _worker_arrays: OrderedDict[str, Any] = OrderedDict()
@@ -195,7 +209,9 @@ class LithopsBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[mi
 
     def submit(self, func: Callable[[], Any], callback: Callable[[Any], None] | None = None) -> ResponseFuture:
         executor = self.function_executor
-        future = executor.call_async(run_batch, (self._pickler.dumps(func),))
+        payload, modules = self._pickler.dumps(func)
+        # The local ones among them (a module next to the program) are shipped with the call.
+        future = executor.call_async(run_batch, (payload,), include_modules=sorted(modules))
         self._futures.append(future)
         if callback is not None:
             if self._callbacks is None:
