@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lithops.worker import WORKER_ENV
 from lithops_testkit.emulators import HOST, EmulatorUnavailable, free_port, port_ready, run_server
 
 RIE_NAME = "aws-lambda-rie-x86_64"
@@ -102,7 +103,7 @@ def lambda_emulators(count: int, pythonpath: str, env: Mapping[str, str], log_di
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
                 **env, "PYTHONPATH": pythonpath, "LAMBDA_TASK_ROOT": pythonpath.split(os.pathsep)[0],
                 "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function_timeout),
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory), "LITHOPS_WORKER": "1",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory), WORKER_ENV: "1",
             }
             # The RIE runs in a session of its own: stopping its group ends the RIE and its runtime.
             server = stack.enter_context(run_server(

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from lithops.errors import ConfigError
 from lithops.spi import ConfigOption
+from lithops.worker import WORKER_ENV
 
 from lithops_azure import _arm
 from lithops_azure._queue_backend import DEFAULT_RUNTIME, QueueInvokedBackend
@@ -154,7 +155,7 @@ class AzureContainersBackend(QueueInvokedBackend):
                                "passwordSecretRef": REGISTRY_SECRET})
         env = [{"name": str(k), "value": str(v)} for k, v in (self.config.get("env_vars") or {}).items()]
         env += [{"name": CONNECTION_SETTING, "secretRef": STORAGE_SECRET}, {"name": QUEUE_SETTING, "value": queue},
-                {"name": TIMEOUT_SETTING, "value": str(int(timeout))}, {"name": "LITHOPS_WORKER", "value": "1"}]
+                {"name": TIMEOUT_SETTING, "value": str(int(timeout))}, {"name": WORKER_ENV, "value": "1"}]
         # The body as Microsoft.App's REST API describes a container app (ContainerApps.json).
         body = {
             "location": self.region, "tags": self.tags(runtime_name, memory),

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from lithops.errors import ConfigError, RuntimeBuildError
 from lithops.spi import ConfigOption
+from lithops.worker import WORKER_ENV
 
 from lithops_azure import _arm, _function_app
 from lithops_azure._queue_backend import DEFAULT_RUNTIME, QueueInvokedBackend
@@ -176,7 +177,7 @@ class AzureFunctionsBackend(QueueInvokedBackend):
             # The account the host polls the queues of, and the one workers reach storage with.
             "AzureWebJobsStorage": self.account.connection_string(),
             "WEBSITE_RUN_FROM_PACKAGE": package_url,
-            "LITHOPS_WORKER": "1",
+            WORKER_ENV: "1",
             "LITHOPS_RUNTIME": runtime_name,
             "LITHOPS_VERSION": core_version(),
             TIMEOUT_SETTING: str(int(timeout)),

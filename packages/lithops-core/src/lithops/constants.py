@@ -8,6 +8,7 @@ import tempfile
 
 from lithops.config import DEFAULT_BACKEND_BY_MODE
 from lithops.keys import JOBS_PREFIX, RUNTIMES_PREFIX
+from lithops.worker.marker import WORKER_ENV
 
 LOGGER_LEVEL = "info"
 LOGGER_STREAM = "ext://sys.stderr"
@@ -28,7 +29,6 @@ WORKER_PROCESSES_DEFAULT = 1
 
 TEMP_PREFIX = f"{JOBS_PREFIX}/tmp"
 LOGS_PREFIX = "lithops.logs"
-WORKER_ENV = "LITHOPS_WORKER"
 
 TEMP_DIR = os.path.realpath(tempfile.gettempdir())
 LITHOPS_TEMP_DIR = os.path.join(TEMP_DIR, f"lithops-{os.getuid()}")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from lithops import keys
 from lithops.errors import SerializationError
 from lithops.status import unpack_exception
 
@@ -124,7 +125,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     # identity
     @property
     def job_key(self) -> str:
-        return f"{self.executor_id}-{self.job_id}"
+        return keys.job_key(self.executor_id, self.job_id)
 
     def __repr__(self) -> str:
         return f"<ResponseFuture {self.job_key}/{self.call_id} {self._lithops_state()}>"

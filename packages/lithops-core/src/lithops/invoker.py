@@ -97,7 +97,7 @@ class Invoker:
         """Complete futures from reports; runs in backends' threads, so it never raises: a report
         that cannot be applied fails its own call and the others go on."""
         for report in reports:
-            futures = self._futures.get(f"{report.executor_id}-{report.job_id}")
+            futures = self._futures.get(keys.job_key(report.executor_id, report.job_id))
             if futures is None:
                 continue
             try:

@@ -44,6 +44,7 @@ from lithops.spi import (
     ConfigOption,
     RuntimeInfo,
 )
+from lithops.worker import WORKER_ENV
 
 from lithops_gcp import _source
 from lithops_gcp.auth import load_credentials, require_project
@@ -389,7 +390,7 @@ class GoogleFaasBackend:
     def _environment(self, runtime_name: str, version: str) -> dict[str, str]:
         return {
             **{str(k): str(v) for k, v in (self.config.get("env_vars") or {}).items()},
-            "LITHOPS_WORKER": "1", "LITHOPS_RUNTIME": runtime_name, "LITHOPS_VERSION": version,
+            WORKER_ENV: "1", "LITHOPS_RUNTIME": runtime_name, "LITHOPS_VERSION": version,
             TIMEOUT_VARIABLE: str(int(self.timeout)),
         }
 
