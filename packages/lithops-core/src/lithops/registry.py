@@ -6,7 +6,7 @@ import functools
 from importlib import metadata
 from typing import Any, Literal
 
-from lithops.errors import BackendNotFoundError
+from lithops.errors import BackendNotFoundError, LithopsError
 
 Kind = Literal["compute", "storage"]
 
@@ -31,6 +31,13 @@ KNOWN_PROVIDERS: dict[str, str] = {
     "ibm_cos": "lithops-ibm",
     "k8s": "lithops-k8s",
     "ray": "lithops-ray",
+}
+
+
+#: Class attributes every backend declares (lithops.spi): core reads them, never probes for them.
+_DECLARED: dict[str, tuple[str, ...]] = {
+    "compute": ("name", "capabilities", "config_options", "config_inherits", "default_storage"),
+    "storage": ("name", "capabilities", "config_options", "config_inherits"),
 }
 
 
@@ -76,13 +83,22 @@ def _load(kind: Kind, backend_id: str) -> Any:
     if entry is None:
         raise BackendNotFoundError(_not_found_message(kind, backend_id, list(entry_points)))
     try:
-        return entry.load()
+        cls = entry.load()
     except ImportError as exc:
         raise BackendNotFoundError(
             f"The {kind} backend {backend_id!r} is registered by an installed package but could"
             f" not be imported ({exc}). Reinstall the package that provides it"
             f" ({KNOWN_PROVIDERS.get(backend_id, entry.value)})."
         ) from exc
+    missing = [name for name in _DECLARED[kind] if not hasattr(cls, name)]
+    if missing:
+        protocol = "ComputeBackend" if kind == "compute" else "StorageBackend"
+        raise LithopsError(
+            f"The {kind} backend {backend_id!r} ({entry.value}) does not declare {', '.join(missing)}."
+            f" Every backend class declares them (see lithops.spi.{protocol}); for example"
+            " config_inherits: ClassVar[tuple[str, ...]] = ()."
+        )
+    return cls
 
 
 def load(kind: Kind, backend_id: str) -> Any:
