@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from lithops.executor import FunctionExecutor
 """
     found = _imports(source)
-    assert {"lithops.keys", "lithops.worker.handler", "lithops.status", "lithops.executor"} <= set(found)
-    assert "lithops.executor" not in _imports(source, type_checking=False)
+    assert {"lithops.keys", "lithops.worker.handler", "lithops.status", "lithops.executor.FunctionExecutor"} <= set(found)
+    assert "lithops.executor.FunctionExecutor" not in _imports(source, type_checking=False)
     checker = _checker()
     modules = checker.core_modules()
     assert checker.core_targets("lithops.worker.handler", modules) == ["lithops.worker.handler"]
