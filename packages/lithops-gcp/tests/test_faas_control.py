@@ -168,3 +168,17 @@ def test_pubsub_trigger_is_refused_with_the_fix() -> None:
               "gcp_functions": {"trigger": "pub/sub", "endpoint": "http://127.0.0.1:9"}}
     with pytest.raises(ConfigError, match="trigger: https"):
         lithops.FunctionExecutor(config=config)
+
+
+@pytest.mark.parametrize("backend_id", BACKENDS)
+def test_key_whose_token_endpoint_fails_is_a_clear_error(backend_id: str, gcs_server: GCSServer,
+                                                         control_plane: GoogleControlPlane, tmp_path: Path) -> None:
+    # A key Google would not honour (its token endpoint is down): the control plane or the
+    # invocation's ID token fails, whichever comes first, with the key named as the thing to fix.
+    config = make_config(backend_id, gcs_server, control_plane,
+                         credentials_path=str(key_file(tmp_path, PROJECT, f"http://127.0.0.1:{free_port()}/token")))
+    started = time.monotonic()
+    with pytest.raises((ConfigError, InvocationError), match="credentials_path"), \
+            lithops.FunctionExecutor(config=config) as executor:
+        executor.call_async(_inc, 1).result(timeout=120)
+    assert time.monotonic() - started < 120

@@ -133,14 +133,22 @@ class _InvokeAuth:
     def headers(self, url: str) -> dict[str, str]:
         if self._anonymous and self._key_file is None:
             return {}
+        from google.auth.exceptions import GoogleAuthError
         from google.auth.transport.requests import Request
 
         with self._lock:
-            token = self._tokens.get(url)
-            if token is None:
-                token = self._tokens[url] = self._id_token_credentials(url)
-            headers: dict[str, str] = {}
-            token.before_request(Request(), "POST", url, headers)  # refreshes when expired
+            try:
+                token = self._tokens.get(url)
+                if token is None:
+                    token = self._tokens[url] = self._id_token_credentials(url)
+                headers: dict[str, str] = {}
+                token.before_request(Request(), "POST", url, headers)  # refreshes when expired
+            except GoogleAuthError as exc:
+                raise InvocationError(
+                    f"Could not get an ID token to invoke {url} ({type(exc).__name__}: {exc}). Invocations"
+                    " authenticate as a service account: set 'credentials_path' in the 'gcp' section (or"
+                    " GOOGLE_APPLICATION_CREDENTIALS) to a service account key, or run on Google Cloud."
+                ) from None
             return headers
 
     def _id_token_credentials(self, url: str) -> Any:

@@ -218,8 +218,8 @@ class GCSStorageBackend:
     def head_bucket(self, bucket: str) -> dict[str, Any]:
         with self._errors(bucket):
             found = self._client.get_bucket(bucket, retry=self._retry, timeout=self._timeout)
-        properties: dict[str, Any] = dict(found._properties)
-        return properties
+        return {"name": found.name, "location": found.location, "storage_class": found.storage_class,
+                "time_created": found.time_created, "project_number": found.project_number}
 
     # objects
     def _blob(self, bucket: str, key: str) -> Any:
