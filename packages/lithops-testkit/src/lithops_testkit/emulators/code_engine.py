@@ -14,7 +14,7 @@ resolved as Code Engine does, and nothing else from this process's environment b
 ``HOME``. Container images are stand-ins: :attr:`CodeEngineFake.images` maps an image reference to
 the local Python that plays it (``python`` in a command is that interpreter); a job run of an
 unknown image fails its indices with ``ImagePullBackOff``. Processes are bounded like containers:
-over ``scale_memory_limit`` (resident memory of the index's process tree) an index is killed and
+over ``scale_memory_limit`` (proportional resident memory of the index's process tree) an index is killed and
 reported ``OOMKilled``; past ``scale_max_execution_time`` it is killed (``DeadlineExceeded``); a
 non-zero exit is ``ContainerExitedCodeN``; ``scale_retry_limit`` reruns failed indices. At most
 ``max_parallel`` indices run at once (the rest are ``pending``).
@@ -85,13 +85,25 @@ def _memory_bytes(limit: str | None) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2).upper().rstrip("B") or ""])
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and its descendants (from /proc)."""
-    total, pending, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
+def _memory_of(pid: int) -> int:
+    """Bytes of memory charged to ``pid``: its proportional set size, so that pages a forked child
+    shares with its parent count once, as in a container's memory accounting (RSS without it)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree_memory(pid: int) -> int:
+    """Memory of ``pid`` and its descendants (from /proc)."""
+    total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * page
+            total += _memory_of(current)
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
         except (OSError, ValueError, IndexError):
@@ -245,7 +257,7 @@ class _Run:
         code = process.poll()
         if code is not None:
             return "" if code == 0 else f"ContainerExitedCode{code if code > 0 else 128 - code}"
-        if limit is not None and _tree_rss(process.pid) > limit:
+        if limit is not None and _tree_memory(process.pid) > limit:
             self._kill(index)
             return "OOMKilled"
         if time.monotonic() - started > deadline_seconds:
