@@ -20,6 +20,7 @@ from ibm_stand_ins import API_KEY
 from lithops import registry
 from lithops.errors import (
     ConfigError,
+    FunctionTimeoutError,
     InvocationError,
     RuntimeBuildError,
     StorageNoSuchBucketError,
@@ -247,3 +248,17 @@ def test_project_is_created_in_the_resource_group_or_named_as_missing(ce_config:
         assert executor.get_result(executor.call_async(_square, 5)) == 25
     (project,) = [p for p in code_engine.projects.values() if p["name"] == "lithops"]
     assert project["resource_group_id"] == "rg-1"
+
+
+@pytest.mark.parametrize(("reason", "error", "text"), [
+    ("OOMKilled", WorkerOutOfMemoryError, "more than its 1G of memory"),
+    ("DeadlineExceeded", FunctionTimeoutError, "maximum execution time"),
+    ("ImagePullBackOff", WorkerCrashError, "could not pull the runtime image"),
+    ("ErrImagePull", WorkerCrashError, "could not pull the runtime image"),
+    ("ContainerExitedCode137", WorkerCrashError, "ContainerExitedCode137"),
+])
+def test_code_engine_failure_reasons_map_to_worker_errors(reason: str, error: type, text: str) -> None:
+    from lithops_ibm.code_engine import _index_error
+
+    mapped = _index_error(reason, 3, "run-1", "1G", 60)
+    assert type(mapped) is error and text in str(mapped) and "array index 3 of Code Engine job run run-1" in str(mapped)

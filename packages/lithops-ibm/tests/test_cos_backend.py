@@ -165,3 +165,15 @@ def test_storage_os_api_on_cos(storage: Storage) -> None:
         assert handle.read() == "on cos"
     cloud_os.remove("os-api/dir/file.txt")
     assert not cloud_os.path.exists("os-api")
+
+
+def test_storage_os_paths_with_the_cos_scheme(storage: Storage) -> None:
+    cloud_os = CloudOS(storage)
+    storage.create_bucket("lithops-cos-os")
+    with cloud_os.open("cos://lithops-cos-os/dir/file.txt", "w") as handle:
+        handle.write("through cos://")
+    assert cloud_os.path.isfile("cos://lithops-cos-os/dir/file.txt")
+    assert cloud_os.listdir("cos://lithops-cos-os/dir") == ["file.txt"]
+    with cloud_os.open("cos://lithops-cos-os/dir/file.txt") as handle:
+        assert handle.read() == "through cos://"
+    assert storage.get_object("lithops-cos-os", "dir/file.txt") == b"through cos://"
