@@ -125,6 +125,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     # identity
     @property
     def job_key(self) -> str:
+        """``<executor>-<job>``: where the job's records live."""
         return keys.job_key(self.executor_id, self.job_id)
 
     def __repr__(self) -> str:
@@ -150,6 +151,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     @property
     def done(self) -> CallableBool:
+        """Finished (successfully or not); callable too, as ``Future.done()``."""
         return CallableBool(self._value is not _PENDING)
 
     @property
@@ -164,11 +166,13 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     @property
     def success(self) -> bool:
+        """Finished without an exception."""
         value = self._value
         return value is not _PENDING and not isinstance(value, _Failed)
 
     @property
     def error(self) -> bool:
+        """Finished with an exception (``result()`` raises it)."""
         return isinstance(self._value, _Failed)
 
     @property
@@ -191,6 +195,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     @property
     def invoked(self) -> bool:
+        """Handed to a backend (or to a deferred job)."""
         return self._invoked
 
     @property

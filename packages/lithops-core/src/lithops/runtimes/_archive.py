@@ -96,9 +96,11 @@ class ArchiveWriter:
         return len(self._entries)
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        """Put ``data`` at ``name`` (a ``/``-separated path inside the archive)."""
         self._entries[name] = data
 
     def add_file(self, name: str, path: Path) -> None:
+        """Put the content of the file ``path`` at ``name``."""
         self._entries[name] = path.read_bytes()
 
     def add_tree(self, root: Path, prefix: str, compiled: bool = False) -> None:
@@ -131,6 +133,12 @@ class ArchiveWriter:
         self._packages.add(f"{dist.metadata['Name']}=={dist.version}")
 
     def archive(self, packages: Iterable[str] = ()) -> Archive:
+        """The deterministic zip of everything added (sorted entries, fixed times and modes).
+
+        Args:
+            packages: more ``name==version`` entries for :attr:`Archive.packages`, besides the
+                distributions added with :meth:`add_distribution`.
+        """
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for name in sorted(self._entries):

@@ -75,6 +75,7 @@ class RuntimeMeta:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The record as stored (``details`` nested)."""
         return asdict(self)
 
     @classmethod
@@ -140,6 +141,7 @@ class RuntimeStore:
         return record
 
     def save_record(self, runtime_key: str, record: Mapping[str, Any]) -> None:
+        """Store a JSON record for ``runtime_key`` (any shape: build records too)."""
         self.storage.put_object(self.bucket, self.key(runtime_key),
                                 json.dumps(record, indent=1, sort_keys=True).encode())
 
@@ -149,6 +151,7 @@ class RuntimeStore:
         return None if record is None else RuntimeMeta.from_json(record)
 
     def save(self, meta: RuntimeMeta) -> None:
+        """Store ``meta`` (after a deployment) and forget what :meth:`resolve` remembered of it."""
         self.save_record(meta.runtime_key, meta.to_json())
         with self._lock:
             self._resolved.pop(meta.runtime_key, None)
