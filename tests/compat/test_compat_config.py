@@ -64,3 +64,28 @@ def test_include_modules_values_lithops_accepts(value: object) -> None:
 def test_include_modules_rejects_other_strings() -> None:
     with pytest.raises(ConfigError, match="include_modules"):
         default_config(config_data={"lithops": {"include_modules": "all"}})
+
+
+def test_lithops3_lithops_section_keys_are_accepted(tmp_path: Path) -> None:
+    import logging
+
+    import lithops
+
+    log_file = tmp_path / "lithops.log"
+    config = default_config()
+    config["lithops"].update({"monitoring": "rabbitmq", "monitoring_interval": 2, "telemetry": False,
+                              "telemetry_interval": 10, "log_format": "%(levelname)s|%(message)s",
+                              "log_filename": str(log_file), "data_cleaner": True, "chunksize": 1,
+                              "execution_timeout": 600, "data_limit": 4})
+    logger = logging.getLogger("lithops")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    try:
+        with lithops.FunctionExecutor(config=config, log_level="INFO") as fexec:
+            assert fexec.get_result(fexec.map(abs, [-1, -2])) == [1, 2]
+        # Logged to the file, in the format asked; the push channel that is not used is named.
+        assert "WARNING|monitoring 'rabbitmq'" in log_file.read_text()
+    finally:
+        for handler in logger.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        logger.handlers[:], logger.level, logger.propagate = saved

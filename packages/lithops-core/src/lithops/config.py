@@ -27,6 +27,8 @@ from lithops.spi import ConfigOption
 logger = logging.getLogger(__name__)
 
 CONFIG_SECTIONS_GROUP = "lithops.config_sections"
+#: Lithops 3's push monitoring backends, accepted in ``monitoring`` (the default channel is used).
+PUSH_MONITORING = ("rabbitmq", "redis", "aws_sqs", "azure_queue", "gcp_pubsub")
 MODES = ("localhost", "serverless", "standalone")
 DEFAULT_BACKEND_BY_MODE = {"localhost": "localhost", "serverless": "aws_lambda", "standalone": "ibm_vpc"}
 
@@ -36,13 +38,19 @@ LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("mode", str, None, "Execution mode; picks a default backend.", choices=MODES),
     ConfigOption("monitoring", str, None,
                  "How the client learns that calls finished: `direct` (the backend's own channel,"
-                 " default when it has one) or `storage` (polling status records).",
-                 choices=("direct", "storage")),
+                 " default when it has one) or `storage` (polling status records). Lithops 3's"
+                 " push channels (`rabbitmq`, `redis`, `aws_sqs`, `azure_queue`, `gcp_pubsub`) are"
+                 " accepted and use the default, with a warning.",
+                 choices=("direct", "storage", *PUSH_MONITORING)),
     ConfigOption("monitoring_interval", (int, float), 0.05,
                  "First storage polling interval in seconds; it backs off up to 1 s while idle.",
                  minimum=0, minimum_exclusive=True),
     ConfigOption("log_level", (str, bool), None,
                  "Log level of the `lithops` logger (DEBUG, INFO...); unset or false leaves logging alone."),
+    ConfigOption("log_format", str, None, "Format of the `lithops` logger's records (with `log_level`)."),
+    ConfigOption("log_stream", str, None,
+                 "Where the `lithops` logger writes: `ext://sys.stderr` (default) or `ext://sys.stdout`."),
+    ConfigOption("log_filename", str, None, "A file the `lithops` logger writes to instead of a stream."),
     ConfigOption("data_limit", (int, bool), False,
                  "Largest per-call argument size in MiB, or false for no limit."),
     ConfigOption("execution_timeout", (int, float), 1800, "Default per-call timeout in seconds.",
@@ -61,7 +69,7 @@ LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
 
 #: Lithops 3.x keys that configure features this implementation does not need; accepted with a
 #: warning so that existing configuration files keep working.
-IGNORED_LITHOPS_KEYS = frozenset({"customized_runtime", "telemetry"})
+IGNORED_LITHOPS_KEYS = frozenset({"customized_runtime", "telemetry", "telemetry_interval", "backend_type"})
 
 #: Sections other packages own, accepted unvalidated when their package is not installed.
 KNOWN_SHARED_SECTIONS = {

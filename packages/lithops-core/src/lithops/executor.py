@@ -14,8 +14,8 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from lithops import keys, registry
-from lithops.config import default_config, find_config, public_section
+from lithops import constants, keys, registry
+from lithops.config import PUSH_MONITORING, default_config, find_config, public_section
 from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError
 from lithops.future import ResponseFuture
 from lithops.invoker import Invoker
@@ -45,8 +45,15 @@ def _new_executor_id() -> str:
     return f"{_SESSION}-{number}"
 
 
-def _setup_logging(level: str | bool | None) -> None:
+def _setup_logging(level: str | bool | None, lithops_cfg: Mapping[str, Any]) -> None:
     if level is False or level is None:
+        return
+    if lithops_cfg.get("log_format") or lithops_cfg.get("log_stream") or lithops_cfg.get("log_filename"):
+        from lithops.utils import setup_lithops_logger
+
+        setup_lithops_logger("INFO" if level is True else level,
+                             lithops_cfg.get("log_format") or constants.LOGGER_FORMAT,
+                             lithops_cfg.get("log_stream"), lithops_cfg.get("log_filename"))
         return
     root = logging.getLogger("lithops")
     if not root.handlers:
@@ -110,7 +117,11 @@ class FunctionExecutor:
             backend_id = self.config["lithops"]["backend"]
             self.config = default_config(config_data=raw, config_overwrite={**overwrite, backend_id: dict(backend_overrides)})
         lithops_cfg = self.config["lithops"]
-        _setup_logging(log_level if log_level is not False else lithops_cfg.get("log_level"))
+        _setup_logging(log_level if log_level is not False else lithops_cfg.get("log_level"), lithops_cfg)
+        if lithops_cfg.get("monitoring") in PUSH_MONITORING:
+            logger.warning("monitoring %r (a Lithops 3 push channel) is not available here: using the"
+                           " backend's direct channel, or storage polling. Set monitoring to 'direct' or"
+                           " 'storage' to silence this.", lithops_cfg["monitoring"])
 
         self.backend: str = lithops_cfg["backend"]
         storage_id: str = lithops_cfg["storage"]
