@@ -262,3 +262,19 @@ def test_code_engine_failure_reasons_map_to_worker_errors(reason: str, error: ty
 
     mapped = _index_error(reason, 3, "run-1", "1G", 60)
     assert type(mapped) is error and text in str(mapped) and "array index 3 of Code Engine job run run-1" in str(mapped)
+
+
+def test_a_job_run_deleted_by_someone_else_fails_its_unreported_calls(fexec: lithops.FunctionExecutor,
+                                                                      code_engine: CodeEngineFake) -> None:
+    from ibm_cloud_sdk_core.authenticators import IAMAuthenticator
+    from ibm_code_engine_sdk.code_engine_v2 import CodeEngineV2
+
+    before = len(code_engine.requests)
+    futures = fexec.map(_slow, [1, 2], chunksize=1)
+    (post,) = _job_run_posts(code_engine, before)
+    client = CodeEngineV2(authenticator=IAMAuthenticator(API_KEY, url=code_engine.iam.url))
+    client.set_service_url(code_engine.url)
+    client.delete_job_run(project_id=next(iter(code_engine.projects)), name=post["name"])
+    for future in futures:
+        with pytest.raises(WorkerCrashError, match="was deleted before these calls reported"):
+            future.result(timeout=60)

@@ -426,7 +426,11 @@ class CodeEngineBackend:
         """Report failed or stuck indices of one job run; ``True`` once it needs no more watching."""
         project = self.project_id()
         state = self.client.call("get_job_run", project_id=project, name=item.name, missing_ok=True)
-        if state is None:
+        if state is None:  # deleted by someone else (ibmcloud ce jobrun delete, lithops clean)
+            for index in range(len(item.job.batches)):
+                if index not in item.handled:
+                    self._fail_batch(item, index, WorkerCrashError(
+                        f"The Code Engine job run {item.name} was deleted before these calls reported."))
             return True
         details = state.get("status_details") or {}
         indices = details.get("indices_details") or {}
