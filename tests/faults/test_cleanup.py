@@ -103,3 +103,18 @@ def test_lithops_clean_spares_running_executors(tmp_path: Path) -> None:
         if program.poll() is None:
             program.kill()
             program.communicate()
+
+
+def test_keep_logs_keeps_what_lithops_logs_reads_for_the_configured_time(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    with lithops.FunctionExecutor(config=_config(root, keep_logs=3600), log_level=None) as fexec:
+        fexec.get_result(fexec.map(noisy, range(3)), show_progressbar=False)
+    left = _left(root)
+    assert left and all(k.endswith(("logs.txt", "job.json")) for k in left), left
+    # expired: the next executor's close removes them
+    old = time.time() - 7200
+    for key in left:
+        os.utime(root / "storage" / key, (old, old))
+    with lithops.FunctionExecutor(config=_config(root, keep_logs=3600), log_level=None) as fexec:
+        fexec.get_result(fexec.map(noisy, range(1)), show_progressbar=False)
+    assert not set(left) & set(_left(root))

@@ -58,7 +58,11 @@ LITHOPS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("chunksize", int, None, "Calls per invocation; default chosen per backend.", minimum=1),
     ConfigOption("retries", int, 0, "Default retries of RetryingFunctionExecutor.", minimum=0),
     ConfigOption("storage_bucket", str, None, "Bucket for lithops' own data."),
-    ConfigOption("data_cleaner", bool, True, "Delete a job's temporary data after get_result."),
+    ConfigOption("data_cleaner", bool, True,
+                 "Delete a job's temporary data once all its results were read (and the functions at close)."),
+    ConfigOption("keep_logs", (int, float), 0,
+                 "Seconds the data cleaner keeps what `lithops logs`/`lithops jobs` read (logs.txt,"
+                 " job.json) after a job's results were read; 0 deletes them with the rest.", minimum=0),
     ConfigOption("max_workers", int, None, "Upper bound on concurrent invocations.", minimum=1),
     ConfigOption("worker_processes", int, None, "Processes per worker (alias kept from Lithops).", minimum=1),
     ConfigOption("include_modules", (list, str), [],
