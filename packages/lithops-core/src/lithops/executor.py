@@ -49,7 +49,7 @@ def _setup_logging(level: str | bool | None, lithops_cfg: Mapping[str, Any]) -> 
     if level is False or level is None:
         return
     if lithops_cfg.get("log_format") or lithops_cfg.get("log_stream") or lithops_cfg.get("log_filename"):
-        from lithops.utils import setup_lithops_logger
+        from lithops.log_setup import setup_lithops_logger
 
         setup_lithops_logger("INFO" if level is True else level,
                              lithops_cfg.get("log_format") or constants.LOGGER_FORMAT,
