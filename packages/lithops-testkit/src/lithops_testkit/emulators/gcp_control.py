@@ -15,12 +15,16 @@ stand-in for the provider's build; a missing requirement fails the operation as 
 would) and starts **functions-framework** on it: the functions' ``entryPoint`` for Cloud
 Functions, the container's ``command``/``args`` for Cloud Run (``python``/``python3`` there is
 this interpreter, playing the base image). Requests reach it through an ingress that plays the
-platform's front end: with :attr:`GoogleControlPlane.require_id_tokens`, only requests bearing an ID
-token this fake issued for that URL (from its OAuth token endpoint, ``/token``, which service
-account keys name as their ``token_uri``) get through, others answer 401; at most ``maxInstanceCount * maxInstanceRequestConcurrency`` requests at
-once (more answer HTTP 429, as the platform does when no instance is free), the service's
-timeout (HTTP 504 after it), and :meth:`GoogleControlPlane.throttle` to answer the next requests
-with 429 on demand.
+platform's front end:
+
+- at most ``maxInstanceCount * maxInstanceRequestConcurrency`` requests at once (capped at 64);
+  more answer HTTP 429, as the platform does when no instance is free;
+- the service's timeout: HTTP 504 after it; an instance that fails answers 503;
+- :meth:`GoogleControlPlane.throttle` answers the next requests with 429 on demand;
+- with :attr:`GoogleControlPlane.require_id_tokens`, only requests bearing an ID token this fake
+  issued for the called URL get through (others answer 401). Tokens come from its OAuth 2.0
+  token endpoint (:attr:`GoogleControlPlane.token_uri`), which a service account key names as
+  its ``token_uri``; it also grants access tokens. Assertion signatures are not checked.
 
 What it does not do: IAM, images, builds, scaling, cold starts, revisions and traffic splits.
 """
@@ -423,7 +427,8 @@ class GoogleControlPlane:
             try:
                 metadata.version(match.group(1))
             except metadata.PackageNotFoundError:
-                if not any((source / p).exists() for p in (match.group(1).replace("-", "_"),)):
+                # Not installed here, and not vendored in the source either: the build would fail.
+                if not (source / match.group(1).replace("-", "_")).exists():
                     missing.append(match.group(1))
         if missing:
             raise ApiError(400, "FAILED_PRECONDITION",
