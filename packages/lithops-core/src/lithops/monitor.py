@@ -22,6 +22,7 @@ from lithops import keys
 from lithops.errors import StorageNoSuchKeyError, WorkerLostError
 from lithops.future import ResponseFuture
 from lithops.status import decode_status
+from lithops.transient import retry_transient
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +268,9 @@ def stored_output_loader(backend: Any, bucket: str, future: ResponseFuture) -> C
     key = keys.output_key(future.job_key, future.call_id)
 
     def load() -> bytes:
-        data: bytes = backend.get_object(bucket, key)
+        # The only copy of the result: a storage outage is waited out (lithops.transient).
+        data: bytes = retry_transient(lambda: backend.get_object(bucket, key),
+                                      f"reading the result of call {future.job_key}/{future.call_id}")
         return data
 
     return load
