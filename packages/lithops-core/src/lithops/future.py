@@ -398,6 +398,8 @@ class ResponseFuture(concurrent.futures.Future[Any]):
             else:
                 _Future.set_result(self, None)  # the value lives in _value (loaded lazily)
         except concurrent.futures.InvalidStateError:  # cancelled meanwhile (never invoked)
+            with _SHARED_CONDITION:
+                self._value = _PENDING  # as cancelled futures are: not ready
             return False
         return True
 
