@@ -217,12 +217,12 @@ class LambdaBackend:
         self.region: str = self._session.region_name or "us-east-1"
         pool = max(10, min(int(self.config.get("max_workers") or 1000), 128))
         timeouts = ClientTimeouts.from_config(self.config)
-        control = Config(retries={"max_attempts": timeouts.attempts, "mode": "standard"},
+        control = Config(retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
                          connect_timeout=timeouts.connect, read_timeout=timeouts.read)
         # A few quick attempts against connection errors and throttling; a throttled invocation
         # then goes back to core's invoker, which retries it with a longer backoff. An emulator
         # answers an invocation only when it is done: its read timeout covers the function's.
-        invoke = Config(retries={"max_attempts": timeouts.attempts, "mode": "standard"}, max_pool_connections=pool,
+        invoke = Config(retries={"total_max_attempts": timeouts.attempts, "mode": "standard"}, max_pool_connections=pool,
                         connect_timeout=timeouts.connect, tcp_keepalive=True,
                         read_timeout=max(timeouts.read, int(self.timeout) + 30) if self.config.get("invoke_endpoints")
                         else timeouts.read)

@@ -113,7 +113,7 @@ class S3ProtocolStorageBackend:
             max_pool_connections=int(config.get("max_pool_connections") or 64),
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
-            retries={"max_attempts": timeouts.attempts, "mode": "standard"},
+            retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
             s3={"addressing_style": addressing_style},
             signature_version=self._signature_version(),
             # S3-compatible servers do not all accept the flexible checksums AWS added in 2025.
