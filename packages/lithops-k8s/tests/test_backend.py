@@ -179,3 +179,29 @@ def test_registry_credentials_become_an_image_pull_secret(cluster: Cluster, shar
     assert status == 200 and secret["type"] == "kubernetes.io/dockerconfigjson"
     auths = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
     assert auths["ghcr.io"]["username"] == "me" and auths["ghcr.io"]["password"] == "s3cr3t-token"
+
+
+def test_in_cluster_configuration_when_no_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a pod: the service account's token, CA and namespace files, and the service host."""
+    from kubernetes.config import incluster_config
+    from lithops_k8s import _client
+
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("in-cluster-token")
+    (account / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    (account / "namespace").write_text("team-a\n")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
+    monkeypatch.setattr(_client, "_IN_CLUSTER_NAMESPACE", account / "namespace")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    api = _client.KubeApi(None, None, None)
+    try:
+        assert api.in_cluster and api.namespace == "team-a"
+        assert api.host == "https://10.96.0.1:443" and api.where == "the in-cluster service account"
+        assert api.api_client.configuration.api_key["BearerToken"] == "bearer in-cluster-token"
+    finally:
+        api.close()
