@@ -45,7 +45,7 @@ def ce_config(moto_server: S3Server, iam: IamTokenServer, code_engine: CodeEngin
                     "resource_group_id": "lithops-tests-rg"},
             "ibm_cos": {"endpoint": moto_server.endpoint, "storage_bucket": BUCKET, **_hmac(moto_server)},
             "code_engine": {"project_name": PROJECT, "endpoint": code_engine.url, "runtime": IMAGE,
-                            "poll_interval": 0.2, "max_workers": 4, **code_engine_options},
+                            "poll_interval": 0.2, "max_workers": 2, **code_engine_options},
         }
 
     return make
