@@ -21,8 +21,6 @@ GROUPS = {"compute": "lithops.compute_backends", "storage": "lithops.storage_bac
 #: Backends known not to pass a suite yet, with the reason. Strict: once they do, the test fails
 #: until the entry is removed here.
 PENDING: dict[str, str] = {
-    "gcp_functions": "lithops-gcp does not subclass ComputeBackendSuite yet (needs a throttling answer in its fake)",
-    "gcp_cloudrun": "lithops-gcp does not subclass ComputeBackendSuite yet (needs a throttling answer in its fake)",
     "azure_functions": "lithops-azure does not subclass ComputeBackendSuite yet (needs a throttling answer in its"
                        " stand-in host)",
     "azure_containers": "lithops-azure does not subclass ComputeBackendSuite yet",

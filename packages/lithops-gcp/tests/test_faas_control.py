@@ -9,9 +9,8 @@ from typing import Any
 
 import lithops
 import pytest
-from conftest import BUCKET, FUNCTION_TIMEOUT, PROJECT, REGION, key_file, make_config
-from lithops.errors import ConfigError, InvocationError, RuntimeMismatchError, StorageNoSuchBucketError
-from lithops.runtimes import RuntimeStore
+from conftest import PROJECT, REGION, key_file, make_config
+from lithops.errors import ConfigError, InvocationError, StorageNoSuchBucketError
 from lithops.storage import Storage
 from lithops_testkit.emulators import free_port
 from lithops_testkit.emulators.fake_gcs import GCSServer
@@ -83,24 +82,6 @@ def test_runtime_never_built_names_the_build_command(gcs_server: GCSServer, cont
     config = make_config("gcp_functions", gcs_server, control_plane, runtime="never-built")
     with pytest.raises(ConfigError, match="lithops runtime build -b gcp_functions"):
         lithops.FunctionExecutor(config=config)
-
-
-def test_runtime_of_another_lithops_version_is_refused_with_the_fix(
-        gcs_server: GCSServer, control_plane: GoogleControlPlane) -> None:
-    config = make_config("gcp_functions", gcs_server, control_plane, runtime_memory=576)
-    backend = _backend(config)
-    backend.deploy_runtime("default", 576, FUNCTION_TIMEOUT)
-    # The record now says another lithops made the same content: it must be refused, not used.
-    store = RuntimeStore(Storage(config=config).storage_backend, BUCKET, "gcp_functions")
-    record = store.load_record(backend.get_runtime_key("default", 576))
-    assert record is not None
-    store.save_record(backend.get_runtime_key("default", 576), {**record, "lithops_version": "3.8.0"})
-    with lithops.FunctionExecutor(config=config) as executor:
-        future = executor.call_async(_inc, 1)
-        # core's invoker reports it as the invocation's error, with the message intact
-        with pytest.raises((RuntimeMismatchError, InvocationError),
-                           match="deployed with lithops 3.8.0.*lithops runtime update default -b gcp_functions"):
-            future.result(timeout=60)
 
 
 @pytest.mark.parametrize("backend_id", BACKENDS)

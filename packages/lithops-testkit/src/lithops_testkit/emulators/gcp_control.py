@@ -261,6 +261,16 @@ class GoogleControlPlane:
         with self._lock:
             self._state.throttled += requests
 
+    @contextlib.contextmanager
+    def throttled(self, requests: int) -> Iterator[None]:
+        """Answer the next ``requests`` invocations with HTTP 429 inside the block; none after it."""
+        self.throttle(requests)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._state.throttled = 0
+
     @property
     def last_invocation(self) -> bytes:
         """The body of the last invocation request the ingress received."""
