@@ -233,7 +233,9 @@ class CodeEngineBackend:
         return f"{_slug(self._image(runtime_name))}-{self.cpu:g}cpu-{memory}mb"
 
     def _job_definition_name(self, image: str, memory: int) -> str:
-        return resource_name(f"lithops-{_slug(image.rsplit('/', 1)[-1])}", image, self.cpu, memory, core_version())
+        # The secret's name changes with the credentials: new credentials, a new definition.
+        return resource_name(f"lithops-{_slug(image.rsplit('/', 1)[-1])}", image, self.cpu, memory, core_version(),
+                             self._secret_name())
 
     def _secret_name(self) -> str:
         return resource_name("lithops-storage", self.context.storage_backend, json.dumps(
