@@ -264,6 +264,10 @@ class CodeEngineBackend:
         return name
 
     def _ensure_job_definition(self, image: str, memory: int) -> str:
+        with self._lock:  # jobs submitted from several threads create it once
+            return self._create_job_definition(image, memory)
+
+    def _create_job_definition(self, image: str, memory: int) -> str:
         name = self._job_definition_name(image, memory)
         if name in self._job_definitions:
             return name
