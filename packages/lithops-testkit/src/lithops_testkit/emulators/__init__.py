@@ -7,6 +7,8 @@
 - :mod:`lithops_testkit.emulators.fake_gcs`: fake-gcs-server (Cloud Storage).
 - :mod:`lithops_testkit.emulators.k8s`: a Kubernetes API server (kmock, gaps filled; in a thread),
   with :mod:`lithops_testkit.emulators.kubelet_lite` playing the Job controller and the kubelet.
+- :mod:`lithops_testkit.emulators.batch_runner`: the AWS Batch scheduler, in front of moto's Batch
+  control plane (tasks run as local processes).
 
 Each module has a context manager (usable from benchmarks and scripts) and a session-scoped pytest
 fixture a ``conftest.py`` imports. A provider adds its emulator as a module here, built on
