@@ -143,6 +143,33 @@ def test_invalid_sizes_are_refused_on_the_client(batch_config: Config, options: 
         lithops.FunctionExecutor(config=batch_config(**options))
 
 
+def test_runtime_memory_of_a_job_overrides_the_container_size(fexec: lithops.FunctionExecutor,
+                                                              runner: BatchRunner) -> None:
+    before = len(runner.submitted)
+    assert fexec.get_result(fexec.map(_square, [1, 2], runtime_memory=2048)) == [1, 4]
+    (submitted,) = _jobs_since(runner, before)
+    assert {"type": "MEMORY", "value": "2048"} in submitted["containerOverrides"]["resourceRequirements"]
+    with pytest.raises(ConfigError, match="not a Fargate combination"):  # not a Fargate size with 0.5 vCPU
+        fexec.call_async(_square, 3, runtime_memory=5000).result(timeout=60)
+
+
+@pytest.mark.parametrize("env_type", ["EC2", "SPOT"])
+def test_ec2_environments_get_instances_of_the_instance_role(batch_config: Config, moto_server: S3Server,
+                                                            env_type: str) -> None:
+    iam = boto3_client(moto_server, "iam")
+    profile = f"lithops-batch-instances-{env_type.lower()}"
+    arn = iam.create_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Arn"]
+    backend = make_compute_backend(batch_config(env_type=env_type, instance_role=arn, runtime_cpu=1,
+                                                runtime_memory=2048, env_max_cpus=4))
+    assert isinstance(backend, BatchBackend)
+    backend.job_queue()
+    (environment,) = boto3_client(moto_server, "batch").describe_compute_environments(
+        computeEnvironments=[backend.environment_name])["computeEnvironments"]
+    resources = environment["computeResources"]
+    assert (resources["type"], resources["instanceRole"], resources["minvCpus"]) == (env_type, arn, 0)
+    assert environment["status"] == "VALID"
+
+
 def test_a_compute_environment_of_our_name_that_is_not_ours_is_refused(batch_config: Config,
                                                                        moto_server: S3Server) -> None:
     config = batch_config(env_max_cpus=3)
