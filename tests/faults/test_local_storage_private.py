@@ -86,8 +86,8 @@ def other_user() -> str:
         return name
     except KeyError:
         pass
-    if os.getuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("a second Unix user needs root and useradd; not available here")
+    if os.getuid() != 0 or shutil.which("useradd") is None or shutil.which("setpriv") is None:
+        pytest.skip("a second Unix user needs root, useradd and setpriv; not available here")
     done = subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                           capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
