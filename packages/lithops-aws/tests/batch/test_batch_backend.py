@@ -7,7 +7,9 @@ every task as a local process of the real worker entry point. Storage is aws_s3 
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,11 +22,13 @@ from batch_setup import BUCKET, IMAGE, boto3_client
 from lithops import registry
 from lithops.errors import (
     ConfigError,
+    FunctionTimeoutError,
     RuntimeBuildError,
     WorkerCrashError,
     WorkerLostError,
     WorkerOutOfMemoryError,
 )
+from lithops_aws._batch_watch import index_error
 from lithops_aws.batch import BatchBackend
 from lithops_testkit.compute_suite import make_compute_backend
 from lithops_testkit.emulators.batch_runner import OOM_REASON, BatchRunner, Fault
@@ -105,6 +109,28 @@ def test_a_failed_index_fails_only_its_calls(fexec: lithops.FunctionExecutor, ru
         assert "array index 1" in str(info.value)
     if fault == "oom":
         assert OOM_REASON in str(info.value)
+
+
+@pytest.mark.parametrize(("description", "error", "match"), [
+    ({"statusReason": "Essential container in task exited",
+      "container": {"exitCode": 137, "reason": "OutOfMemoryError: Container killed due to memory usage"}},
+     WorkerOutOfMemoryError, "1024 MiB"),
+    ({"statusReason": "Your Spot Task was interrupted."}, WorkerLostError, "Spot"),
+    ({"statusReason": "Host EC2 (instance i-0abc) terminated."}, WorkerLostError, "Spot capacity"),
+    ({"statusReason": "Job attempt duration exceeded timeout"}, FunctionTimeoutError, "attempt duration"),
+    ({"statusReason": "Task failed to start", "container": {
+        "reason": "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"}},
+     WorkerCrashError, "could not pull the runtime image"),
+    ({"attempts": [{"statusReason": "Task failed to start", "container": {
+        "reason": "ResourceInitializationError: unable to pull secrets or registry auth"}}]},
+     WorkerCrashError, "execution_role"),
+    ({"statusReason": "Essential container in task exited", "container": {"exitCode": 3}},
+     WorkerCrashError, "exit code 3"),
+])
+def test_batch_reasons_map_to_worker_errors(description: dict[str, Any], error: type[Exception], match: str) -> None:
+    found = index_error(description, "array index 2 of AWS Batch job j", 1024, 30.0)
+    assert type(found) is error
+    assert re.search(match, str(found)) and "array index 2 of AWS Batch job j" in str(found)
 
 
 def test_a_spot_reclaimed_call_is_retried_by_core(batch_config: Config, runner: BatchRunner) -> None:
@@ -191,6 +217,8 @@ def test_build_without_a_docker_engine_says_what_to_run(batch_config: Config, mo
     with pytest.raises(RuntimeBuildError, match="docker build") as info:
         backend.build_runtime(IMAGE, None, [])
     assert "Dockerfile" in str(info.value)
+    token = boto3_client(moto_server, "ecr").get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    assert base64.b64decode(token).decode().partition(":")[2] not in str(info.value)  # the ECR password
     repositories = boto3_client(moto_server, "ecr").describe_repositories()["repositories"]
     assert "lithops-batch-tests" in [r["repositoryName"] for r in repositories]
 
