@@ -143,7 +143,9 @@ class Invoker:
                     return
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 5.0)
-            except Exception as exc:
+            except BaseException as exc:  # a pool thread: whatever happens fails this batch only
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
                 # A backend's own refusal (its runtime is of another version...) reaches the user as is.
                 error = exc if isinstance(exc, (InvocationError, RuntimeMismatchError)) else InvocationError(
                     f"Invoking {len(batch.call_ids)} calls of job {batch.job_key} failed: {type(exc).__name__}: {exc}")
