@@ -78,3 +78,75 @@ def test_repr_of_configs_masks_secrets() -> None:
                   f"{storage.storage_config}"):
         assert secret not in shown and key_id not in shown, shown
     assert config["aws_s3"]["secret_access_key"] == secret  # the values themselves are intact
+
+
+OOM_CLIENT = """
+import os, sys
+try:
+    with open(os.path.join(sys.argv[1], "cgroup.procs"), "w") as handle:  # this client and its workers
+        handle.write(str(os.getpid()))
+except OSError as exc:
+    print("NOCGROUP", exc, flush=True)
+    raise SystemExit(0)
+import lithops
+
+def hog(mb):
+    block = bytearray(mb * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return len(block)
+
+config = {"lithops": {"backend": "localhost", "storage": "localhost"},
+          "localhost": {"storage_root": sys.argv[2], "worker_processes": 1}}
+with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+    future = fexec.call_async(hog, 600)
+    error = future.exception(timeout=60)
+    print("ERROR", type(error).__name__, str(error)[:200], flush=True)
+"""
+
+
+@pytest.fixture
+def memory_cgroup(tmp_path: Path) -> Any:
+    """A memory cgroup limited to 250 MiB (cgroup v1 or v2), where the machine lets us make one."""
+    import uuid
+
+    with open("/proc/self/cgroup") as handle:
+        lines = handle.read().splitlines()
+    path = None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        if controllers == "" and os.path.exists(f"/sys/fs/cgroup{rel}/memory.max"):
+            path, limit_file = f"/sys/fs/cgroup{rel.rstrip('/')}/lithops-faults-{uuid.uuid4().hex[:8]}", "memory.max"
+        elif "memory" in controllers.split(","):
+            path, limit_file = (f"/sys/fs/cgroup/memory{rel.rstrip('/')}/lithops-faults-{uuid.uuid4().hex[:8]}",
+                                "memory.limit_in_bytes")
+    if path is None:
+        pytest.skip("no memory cgroup controller here: a real OOM kill cannot be provoked")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, limit_file), "w") as handle:
+            handle.write(str(250 * 1024 * 1024))
+    except OSError as exc:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+        pytest.skip(f"cannot create a memory cgroup here ({exc}): a real OOM kill cannot be provoked")
+    yield path
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def test_a_real_oom_kill_is_reported_as_out_of_memory(memory_cgroup: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    storage = tmp_path / "storage"
+    done = subprocess.run([sys.executable, "-c", OOM_CLIENT, memory_cgroup, str(storage)],
+                          capture_output=True, text=True, timeout=90)
+    if done.stdout.startswith("NOCGROUP"):
+        pytest.skip(f"cannot move a process into the memory cgroup here: {done.stdout.strip()}")
+    assert "ERROR WorkerOutOfMemoryError" in done.stdout, done.stdout + done.stderr
+    print("\n[also] real OOM kill in a 250 MiB cgroup:", done.stdout.strip().split(" ", 2)[-1][:120])
