@@ -32,3 +32,26 @@ def shared_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def k8s_config(cluster: Cluster, shared_storage: Path) -> dict[str, Any]:
     return cluster.config(shared_storage)
+
+
+#: The API suite's tests TestK8sS3OnMoto runs: those whose data, results, logs or failure records
+#: cross the storage. The others (wait semantics, client-side validation, iterdata forms) do not
+#: depend on the storage backend and run in TestK8sLocalhostStorage; running them twice would
+#: cost a minute of the session on a loaded 2-core machine for nothing new.
+S3_TESTS = frozenset({
+    "test_call_async", "test_map_keeps_call_order", "test_injected_id_and_storage", "test_extra_env",
+    "test_map_reduce", "test_remote_exception_type_and_traceback", "test_timeout_fails_only_that_call",
+    "test_worker_exit_fails_only_that_call", "test_stats", "test_include_modules_ships_local_code",
+    "test_job_summary_and_clean",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected, deselected = [], []
+    for item in items:
+        in_s3_class = getattr(item, "cls", None) is not None and item.cls.__name__ == "TestK8sS3OnMoto"
+        name = getattr(item, "originalname", item.name)
+        (deselected if in_s3_class and name not in S3_TESTS else selected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected

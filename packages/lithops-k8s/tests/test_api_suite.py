@@ -31,7 +31,8 @@ class TestK8sLocalhostStorage(ApiSuite):
 
 class TestK8sS3OnMoto(ApiSuite):
     """S3 storage (moto): the pods get its credentials from a Secret (worker_secret), as on a real
-    cluster without workload identity; nothing of them travels in the Job or the payload."""
+    cluster without workload identity; nothing of them travels in the Job or the payload. Runs the
+    suite's tests whose data crosses the storage (conftest.S3_TESTS)."""
 
     @pytest.fixture(scope="class")
     @classmethod
