@@ -87,6 +87,8 @@ BACKEND = "aws_batch"
 WORKER_COMMAND = ["python", "-m", "lithops.worker", "run-job"]
 #: The tag that marks compute environments, job queues and job definitions as lithops'.
 OWNER_TAG = ("lithops", BACKEND)
+#: vCPUs of a container when neither runtime_cpu nor container_vcpus is set.
+DEFAULT_CPU = 0.5
 #: Batch's largest array job.
 MAX_ARRAY_SIZE = 10000
 _THROTTLED = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
@@ -114,8 +116,9 @@ BATCH_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("runtime", str, None,
                  "Container image of the workers (in ECR); default: the image `lithops runtime build -b"
                  " aws_batch` makes, <account>.dkr.ecr.<region>.amazonaws.com/lithops-batch-default:<version>."),
-    ConfigOption("runtime_cpu", (int, float), 0.5,
-                 "vCPUs of each container (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16; EC2: whole vCPUs)."),
+    ConfigOption("runtime_cpu", (int, float), None,
+                 f"vCPUs of each container (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16; EC2: whole vCPUs); default:"
+                 f" container_vcpus, else {DEFAULT_CPU:g}."),
     ConfigOption("container_vcpus", (int, float), None, "Lithops 3 name of runtime_cpu."),
     ConfigOption("runtime_memory", int, 1024,
                  "Memory of each container in MiB; on Fargate, a combination valid with runtime_cpu."),
@@ -166,9 +169,9 @@ class BatchBackend:
         self.context = context
         self.env_type = str(self.config.get("env_type") or "FARGATE_SPOT")
         cpu = self.config.get("runtime_cpu")
-        if self.config.get("container_vcpus") is not None and "runtime_cpu" not in config:
-            cpu = self.config["container_vcpus"]
-        self.cpu = float(cpu if cpu is not None else 0.5)
+        if cpu is None:
+            cpu = self.config.get("container_vcpus")
+        self.cpu = float(cpu if cpu is not None else DEFAULT_CPU)
         self.memory = int(self.config.get("runtime_memory") or 1024)
         resource_requirements(self.env_type, self.cpu, self.memory)  # refuse a bad combination now
         self.timeout = float(self.config.get("runtime_timeout") or 180)

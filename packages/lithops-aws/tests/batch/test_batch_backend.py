@@ -28,6 +28,7 @@ from lithops.errors import (
     WorkerLostError,
     WorkerOutOfMemoryError,
 )
+from lithops_aws import batch as batch_module
 from lithops_aws._batch_watch import index_error
 from lithops_aws.batch import BatchBackend
 from lithops_testkit.compute_suite import make_compute_backend
@@ -75,6 +76,30 @@ def test_a_single_batch_is_a_plain_job(fexec: lithops.FunctionExecutor, runner: 
     (submitted,) = _jobs_since(runner, before)
     assert "arrayProperties" not in submitted  # Batch arrays need 2 indices or more
     assert submitted["containerOverrides"]["command"][-2:] == ["--index", "0"]
+
+
+def test_more_batches_than_batch_allows_indices_share_them(fexec: lithops.FunctionExecutor, runner: BatchRunner,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_module, "MAX_ARRAY_SIZE", 2)  # Batch allows 10,000 indices
+    runner.inject(Fault("fail", indices=(1,)))
+    before = len(runner.submitted)
+    futures = fexec.map(_square, range(5), chunksize=1)
+    _, not_done = fexec.wait(futures, throw_except=False, show_progressbar=False, timeout=120)
+    assert not not_done
+    (submitted,) = _jobs_since(runner, before)
+    assert submitted["arrayProperties"] == {"size": 2}
+    assert submitted["containerOverrides"]["command"][-2:] == ["--tasks", "2"]
+    assert [futures[i].result() for i in (0, 2, 4)] == [0, 4, 16]  # index 0 ran batches 0, 2 and 4
+    for i in (1, 3):  # index 1 (batches 1 and 3) failed
+        with pytest.raises(WorkerCrashError, match="array index 1"):
+            futures[i].result()
+
+
+def test_container_vcpus_is_read_as_runtime_cpu(batch_config: Config) -> None:
+    config = batch_config(container_vcpus=1, runtime_memory=2048)
+    del config["aws_batch"]["runtime_cpu"]
+    backend = make_compute_backend(config)
+    assert isinstance(backend, BatchBackend) and backend.cpu == 1.0
 
 
 def test_credentials_never_travel_in_requests_or_definitions(batch_config: Config, runner: BatchRunner,

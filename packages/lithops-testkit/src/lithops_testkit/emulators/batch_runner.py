@@ -139,6 +139,7 @@ class BatchRunner:
         self.submitted: list[dict[str, Any]] = []
         self._jobs: dict[str, _Job] = {}
         self._faults: list[Fault] = []
+        self._client: Any = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -249,16 +250,22 @@ class BatchRunner:
 
     # SubmitJob
     def _definition(self, reference: str) -> dict[str, Any]:
-        import boto3
-
-        client = boto3.client("batch", endpoint_url=self.moto, region_name=self.env.get("AWS_DEFAULT_REGION",
-                                                                                        "us-east-1"),
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = self._moto_batch()
         if reference.startswith("arn:") or ":" in reference:
             found = client.describe_job_definitions(jobDefinitions=[reference])["jobDefinitions"]
         else:
             found = client.describe_job_definitions(jobDefinitionName=reference, status="ACTIVE")["jobDefinitions"]
         return dict(max(found, key=lambda d: int(d["revision"])))
+
+    def _moto_batch(self) -> Any:
+        """A boto3 Batch client on moto itself (made once)."""
+        if self._client is None:
+            import boto3
+
+            region = self.env.get("AWS_DEFAULT_REGION", "us-east-1")
+            self._client = boto3.client("batch", endpoint_url=self.moto, region_name=region,
+                                        aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self._client
 
     def _submitted(self, request: dict[str, Any], response: dict[str, Any]) -> None:
         definition = self._definition(str(request["jobDefinition"]))
