@@ -16,7 +16,9 @@ HTTP endpoint the backend's boto3 client talks to (``endpoint`` of the ``aws_bat
   Python (the image is ignored), with the definition's and the overrides' environment,
   ``AWS_BATCH_JOB_ID``, ``AWS_BATCH_JOB_ARRAY_INDEX``, ``AWS_BATCH_JQ_NAME`` and ``AWS_BATCH_JOB_ATTEMPT``,
   plus ``env`` (standing in for the credentials of the job role). ``attemptDurationSeconds`` is
-  enforced; at most ``max_parallel`` tasks run at once (the others wait RUNNABLE).
+  enforced; at most ``max_parallel`` tasks run at once (the others wait RUNNABLE). An array parent
+  is SUBMITTED, PENDING once a child is RUNNABLE, then SUCCEEDED or FAILED, with the children's
+  counts in ``arrayProperties.statusSummary``, as Batch documents it.
 
 Faults are injected on request for the next submitted job (:meth:`BatchRunner.inject`): an index
 that fails (exit code 1), is killed for memory (``OutOfMemoryError: Container killed due to memory
@@ -107,13 +109,14 @@ class _Job:
 
     @property
     def status(self) -> str:
+        """A plain job's status; an array parent's, as Batch documents it: SUBMITTED, PENDING once
+        a child is RUNNABLE, then SUCCEEDED or FAILED (any child failed) when every child ended."""
         statuses = [task.status for task in self.tasks]
+        if not self.size:
+            return statuses[0]
         if all(status in _DONE for status in statuses):
             return "FAILED" if "FAILED" in statuses else "SUCCEEDED"
-        for status in ("RUNNING", "STARTING", "RUNNABLE", "PENDING"):
-            if status in statuses:
-                return "RUNNING" if status == "STARTING" else status
-        return "SUBMITTED"
+        return "PENDING" if any(s not in ("SUBMITTED", "PENDING") for s in statuses) else "SUBMITTED"
 
 
 def _now_ms() -> int:
@@ -429,9 +432,8 @@ class BatchRunner:
                 description = {**self._task_description(job, _Task(index=None, status=job.status)),
                                "arrayProperties": {"size": job.size, "statusSummary": summary}}
                 description["container"] = {"command": job.command}
-                reason = job.terminated or (job.stuck if job.status == "RUNNABLE" else "")
-                if reason:
-                    description["statusReason"] = reason
+                if job.terminated:  # a stuck array's reason is on its RUNNABLE children
+                    description["statusReason"] = job.terminated
                 found.append(description)
             else:
                 found.append(self._task_description(job, job.tasks[0]))
