@@ -114,8 +114,9 @@ BATCH_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("subnets", list, None, "Subnet ids of the compute environment (needed to create it)."),
     ConfigOption("security_groups", list, None, "Security group ids of the compute environment."),
     ConfigOption("runtime", str, None,
-                 "Container image of the workers (in ECR); default: the image `lithops runtime build -b"
-                 " aws_batch` makes, <account>.dkr.ecr.<region>.amazonaws.com/lithops-batch-default:<version>."),
+                 "Container image of the workers; a bare repository[:tag] is in this account's ECR. Default: the"
+                 " image `lithops runtime build -b aws_batch` makes,"
+                 " <account>.dkr.ecr.<region>.amazonaws.com/lithops-batch-default:<version>."),
     ConfigOption("runtime_cpu", (int, float), None,
                  f"vCPUs of each container (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16; EC2: whole vCPUs); default:"
                  f" container_vcpus, else {DEFAULT_CPU:g}."),
@@ -224,15 +225,22 @@ class BatchBackend:
             self._account = str(self._client("sts").get_caller_identity()["Account"])
         return self._account
 
+    def _registry(self) -> str:
+        return f"{self._account_id()}.dkr.ecr.{self.region}.amazonaws.com"
+
     def _default_image(self) -> str:
-        registry = f"{self._account_id()}.dkr.ecr.{self.region}.amazonaws.com"
-        return f"{registry}/lithops-batch-default:{_slug(core_version())}-py{client_python_version()}"
+        return f"{self._registry()}/lithops-batch-default:{_slug(core_version())}-py{client_python_version()}"
 
     def _image(self, runtime_name: str | None) -> str:
-        image = runtime_name or self.config.get("runtime")
+        """The full image reference of a runtime: a bare ``repository[:tag]`` is in this account's ECR."""
+        image = str(runtime_name or self.config.get("runtime") or "")
         if not image or image == "default":
-            image = self._default_image()
-        return str(image)
+            return self._default_image()
+        host = image.split("/", 1)[0]
+        if "/" not in image or not ("." in host or ":" in host or host == "localhost"):
+            tagged = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
+            return f"{self._registry()}/{tagged}"
+        return image
 
     def get_runtime_key(self, runtime_name: str, runtime_memory: int | None) -> str:
         memory = runtime_memory or self.memory

@@ -102,6 +102,18 @@ def test_container_vcpus_is_read_as_runtime_cpu(batch_config: Config) -> None:
     assert isinstance(backend, BatchBackend) and backend.cpu == 1.0
 
 
+@pytest.mark.parametrize(("runtime", "image"), [
+    ("my-runtime:1", "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-runtime:1"),
+    ("team/my-runtime", "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/my-runtime:latest"),
+    ("public.ecr.aws/team/runtime:2", "public.ecr.aws/team/runtime:2"),
+    ("default", "123456789012.dkr.ecr.us-east-1.amazonaws.com/lithops-batch-default:"),
+])
+def test_bare_runtime_names_are_images_in_this_accounts_ecr(batch_config: Config, runtime: str, image: str) -> None:
+    backend = make_compute_backend(batch_config(runtime=runtime))
+    assert isinstance(backend, BatchBackend)
+    assert backend._image(None).startswith(image)
+
+
 def test_credentials_never_travel_in_requests_or_definitions(batch_config: Config, runner: BatchRunner,
                                                              moto_server: S3Server) -> None:
     config = batch_config()
