@@ -196,6 +196,7 @@ class _State:
     throttled: int = 0
     requests: int = 0
     last_body: bytes = b""
+    rejected: int = 0
     last_audience: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -275,6 +276,11 @@ class GoogleControlPlane:
     def last_invocation(self) -> bytes:
         """The body of the last invocation request the ingress received."""
         return self._state.last_body
+
+    @property
+    def rejected(self) -> int:
+        """Invocations answered with HTTP 429 so far (throttled on demand or no instance free)."""
+        return self._state.rejected
 
     @property
     def invocations(self) -> int:
@@ -536,6 +542,8 @@ class GoogleControlPlane:
         if instance is None:
             return 404, b"Page not found"
         if throttled or not instance.slots.acquire(blocking=False):
+            with self._lock:
+                self._state.rejected += 1
             return 429, b"Rate exceeded. The request was aborted because there was no available instance."
         try:
             connection = http.client.HTTPConnection(HOST, instance.port, timeout=instance.timeout)
