@@ -40,6 +40,11 @@ def _read(fd: int | None, size: int = 8192) -> bytes:
         return b""
 
 
+def _max_rss() -> int:
+    """The process's peak resident set size in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _status_kib(text: bytes, field: bytes) -> int | None:
     start = text.find(field)
     if start < 0:
@@ -86,6 +91,8 @@ class CallUsage:
         self._stat = _open("/proc/stat")
         self._net = _open("/proc/net/dev")
         self._peak_start = 0
+        self._reset = False
+        self._rusage_exact = True
         self._cpu_start: list[tuple[int, int]] = []
         self._net_start = (0, 0)
         self._sample: tuple[list[tuple[int, int]], tuple[int, int]] = ([], (0, 0))
@@ -102,11 +109,16 @@ class CallUsage:
         return True
 
     def start(self) -> None:
-        if self._reset_peak():
+        self._reset = self._reset_peak()
+        if self._reset:
             statm = _read(self._statm, 256).split()
             self._peak_start = int(statm[1]) * _PAGE_SIZE if len(statm) > 1 else 0
+            # getrusage's peak also counts threads that ended at a higher peak: when it is above
+            # the peak just reset, only /proc/self/status's VmHWM is the call's own.
+            self._rusage_exact = _max_rss() <= self._peak_start + _PAGE_SIZE * 16
         else:
-            self._peak_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            self._peak_start = _max_rss()
+            self._rusage_exact = True
         self._cpu_start, self._net_start = self._machine_counters()
 
     def _machine_counters(self) -> tuple[list[tuple[int, int]], tuple[int, int]]:
@@ -118,24 +130,25 @@ class CallUsage:
 
     def stats(self) -> dict[str, Any]:
         """The call's usage stats (Lithops keys), measured now."""
-        status = _read(self._status, 4096)
-        peak = _status_kib(status, b"VmHWM:") if self._clear_refs is not None else None
-        rss = _status_kib(status, b"VmRSS:")
-        anon = _status_kib(status, b"RssAnon:")
-        vms = _status_kib(status, b"VmSize:")
+        statm = _read(self._statm, 256).split()
+        vms, rss, shared = ((int(statm[0]), int(statm[1]), int(statm[2])) if len(statm) > 2 else (0, 0, 0))
+        if self._reset and not self._rusage_exact:
+            peak_kib = _status_kib(_read(self._status, 4096), b"VmHWM:")
+            peak_end = peak_kib * 1024 if peak_kib is not None else _max_rss()
+        else:
+            peak_end = _max_rss()
         cpu_end, (sent, received) = self._machine_counters()
         usage = []
         for (busy0, total0), (busy1, total1) in zip(self._cpu_start, cpu_end):
             span = total1 - total0
             usage.append(round(100.0 * (busy1 - busy0) / span, 1) if span > 0 else 0.0)
         net_start = self._net_start
-        peak_end = peak * 1024 if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return {
             "worker_peak_memory_start": self._peak_start,
             "worker_peak_memory_end": max(peak_end, self._peak_start),
-            "worker_func_rss": (rss or 0) * 1024,
-            "worker_func_vms": (vms or 0) * 1024,
-            "worker_func_uss": (anon or 0) * 1024,
+            "worker_func_rss": rss * _PAGE_SIZE,
+            "worker_func_vms": vms * _PAGE_SIZE,
+            "worker_func_uss": max(rss - shared, 0) * _PAGE_SIZE,  # resident, not file-backed
             "worker_func_cpu_usage": usage,
             "worker_func_sent_net_io": max(sent - net_start[0], 0),
             "worker_func_recv_net_io": max(received - net_start[1], 0),
