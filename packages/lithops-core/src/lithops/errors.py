@@ -151,7 +151,13 @@ class FunctionTimeoutError(WorkerError, TimeoutError):
 
 
 class WorkerCrashError(WorkerError):
-    """The worker process running the call died (os._exit, a signal such as SIGSEGV)."""
+    """The worker process running the call died (os._exit, a signal such as SIGSEGV).
+
+    Attributes:
+        exit_signal: the signal that ended the process, when one did (``signal.SIGKILL``...).
+    """
+
+    exit_signal: int | None = None
 
 
 class WorkerOutOfMemoryError(WorkerCrashError, MemoryError):

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lithops.errors import FunctionTimeoutError, SerializationError, WorkerOutOfMemoryError
+from lithops.errors import FunctionTimeoutError, SerializationError, WorkerCrashError, WorkerOutOfMemoryError
 
 from lithops_multiprocessing import _runtime
 from lithops_multiprocessing._redis import Namespace, blocking_pop
@@ -259,6 +259,8 @@ class Process(BaseProcess):
             return int(code), text
         if isinstance(error, (WorkerOutOfMemoryError, FunctionTimeoutError)):
             code = -int(signal.SIGKILL)
+        elif isinstance(error, WorkerCrashError) and error.exit_signal:
+            code = -int(error.exit_signal)  # as a stdlib child killed by that signal
         else:
             code = 1
         return code, f"Process {self._name}: the lithops call running it failed: {type(error).__name__}: {error}\n"
@@ -398,9 +400,9 @@ class _SignalBridge:
     """Turns a ``terminate()`` request into an exception in the thread running the process.
 
     In the main thread a ``SIGTERM`` handler raises it, which also interrupts sleeps and blocking
-    reads; elsewhere it is raised asynchronously at the next bytecode. The handler stays installed
-    once set (in the worker), and passes signals that did not come from a request to the handler
-    that was there before.
+    reads; elsewhere it is raised asynchronously at the next bytecode. The handler is installed
+    when a process starts running (warm workers restore signal handlers after each call), and
+    passes signals that did not come from a request to the handler that was there before.
     """
 
     def __init__(self) -> None:
@@ -413,7 +415,9 @@ class _SignalBridge:
     def arm(self) -> None:
         with self.lock:
             self.armed_thread = threading.get_ident()
-            if not self.installed and threading.current_thread() is threading.main_thread():
+            # Checked on every call: a warm worker puts signal handlers back after each call.
+            if (threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGTERM) != self._handle):
                 self.previous = signal.signal(signal.SIGTERM, self._handle)
                 self.installed = True
 

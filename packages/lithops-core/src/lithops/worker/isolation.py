@@ -119,30 +119,36 @@ def describe_exit(status: int, timeout: float | None = None, oom_kills_before: i
             " Raise timeout= in call_async/map (or execution_timeout in the config), or split the work."
         )
     if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGKILL:
-            now = oom_kill_count(pid) if oom_kills_before is not None else None
-            if now is not None and oom_kills_before is not None and now > oom_kills_before:
-                return WorkerOutOfMemoryError(
-                    "The worker process was killed by the out-of-memory killer while running the call"
-                    " (the kernel recorded an OOM kill). Give the call more memory (runtime_memory) or use less."
-                )
-            if now is not None:
-                return WorkerCrashError(
-                    "The worker process was killed by SIGKILL while running the call; the kernel recorded"
-                    " no out-of-memory kill, so another process or an operator killed it."
-                )
-            return WorkerCrashError(
-                "The worker process was killed by SIGKILL while running the call (by the out-of-memory"
-                " killer or by another process: no OOM record is readable here). If the call uses much"
-                " memory, give it more (runtime_memory)."
-            )
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        return WorkerCrashError(f"The worker process died from signal {name} while running the call.")
+        error = _signal_error(os.WTERMSIG(status), oom_kills_before, pid)
+        error.exit_signal = os.WTERMSIG(status)
+        return error
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
     return WorkerCrashError(
         f"The worker process exited with code {code} (os._exit or a crash) before the call returned."
     )
+
+
+def _signal_error(sig: int, oom_kills_before: int | None, pid: int | None) -> WorkerCrashError:
+    """The error of a process ended by signal ``sig`` (see :func:`describe_exit`)."""
+    if sig == signal.SIGKILL:
+        now = oom_kill_count(pid) if oom_kills_before is not None else None
+        if now is not None and oom_kills_before is not None and now > oom_kills_before:
+            return WorkerOutOfMemoryError(
+                "The worker process was killed by the out-of-memory killer while running the call"
+                " (the kernel recorded an OOM kill). Give the call more memory (runtime_memory) or use less."
+            )
+        if now is not None:
+            return WorkerCrashError(
+                "The worker process was killed by SIGKILL while running the call; the kernel recorded"
+                " no out-of-memory kill, so another process or an operator killed it."
+            )
+        return WorkerCrashError(
+            "The worker process was killed by SIGKILL while running the call (by the out-of-memory"
+            " killer or by another process: no OOM record is readable here). If the call uses much"
+            " memory, give it more (runtime_memory)."
+        )
+    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    return WorkerCrashError(f"The worker process died from signal {name} while running the call.")
 
 
 def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportFn | None = None,
