@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-PAGES = {"azure_storage": ("azure_storage", "azure")}
+PAGES = {"azure_storage": ("azure_storage", "azure"), "azure_functions": ("azure_functions",),
+         "azure_containers": ("azure_containers",)}
 
 
 def _generator() -> Any:

@@ -48,8 +48,11 @@ class InvocationQueue:
     def __init__(self, account: StorageAccount, name: str, pool_size: int = 64) -> None:
         self.account = account
         self.name = name
-        self._service: Any = account.queue_service(transport=_transport(pool_size), retry_total=3,
-                                                   connection_timeout=20, read_timeout=60)
+        from azure.storage.queue import ExponentialRetry
+
+        self._service: Any = account.queue_service(
+            transport=_transport(pool_size), connection_timeout=20, read_timeout=60,
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1, retry_total=3))
         self._client: Any = self._service.get_queue_client(name)
 
     def __repr__(self) -> str:

@@ -86,6 +86,8 @@ class AzureBlobStorageBackend:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self._config = dict(config)
         self.account: StorageAccount = resolve_account(config, self.name)
+        from azure.storage.blob import ExponentialRetry
+
         self._concurrency = int(config.get("max_concurrency") or 8)
         retries = config.get("retries")
         self._client: Any = self.account.blob_service(
@@ -93,7 +95,9 @@ class AzureBlobStorageBackend:
             max_block_size=int(config.get("max_block_size") or 8 * _MiB),
             max_single_get_size=int(config.get("max_chunk_get_size") or 4 * _MiB),
             max_chunk_get_size=int(config.get("max_chunk_get_size") or 4 * _MiB),
-            retry_total=5 if retries is None else int(retries),
+            # The SDK's default backoff starts at 15 s and triples: far too slow to report an outage.
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1,
+                                          retry_total=5 if retries is None else int(retries)),
             connection_timeout=20,
             read_timeout=120,
         )

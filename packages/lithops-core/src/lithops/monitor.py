@@ -117,6 +117,11 @@ class StorageMonitor:
                 except BaseException as exc:  # this thread serves every job: it must not die
                     logger.warning("Polling the status of job %s failed; retrying: %s: %s",
                                    watch.job_key, type(exc).__name__, exc)
+                    # Storage is unreachable: calls past their timeout still end, with the cause.
+                    self._expire(watch, cause=exc)
+                    with self._lock:
+                        if not watch.pending:
+                            self._jobs.pop(watch.job_key, None)
             interval = self.interval if found else min(interval * 2, MAX_INTERVAL)
             self._wake.wait(interval)
             self._wake.clear()
@@ -195,12 +200,19 @@ class StorageMonitor:
         loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
         future.set_report(status, status.pop("output", None), loader)
 
-    def _expire(self, watch: _JobWatch) -> None:
+    def _expire(self, watch: _JobWatch, cause: BaseException | None = None) -> None:
+        """Fail the pending calls of a job past its deadline; ``cause``: why storage cannot be read."""
         if watch.deadline is None or time.monotonic() < watch.deadline:
             return
         for call_id in list(watch.pending):
             future = watch.futures[call_id]
-            if not future.ready:
+            if not future.ready and cause is not None:
+                future.fail(WorkerLostError(
+                    f"No status of call {future.job_key}/{future.call_id} could be read within its timeout:"
+                    f" the storage failed ({type(cause).__name__}: {cause}). Check that the storage is"
+                    " reachable, then retry the call."
+                ))
+            elif not future.ready:
                 try:  # one last look: it may have finished just now
                     self._complete_one(future)
                 except StorageNoSuchKeyError:

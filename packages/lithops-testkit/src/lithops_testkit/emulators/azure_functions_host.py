@@ -209,6 +209,8 @@ class FunctionsHost:
         self._lock = threading.Lock()
         self.invocations: list[tuple[str, str, bool]] = []
         self.errors: list[str] = []
+        #: Invocations running now, over every app.
+        self.in_flight = 0
         fake.state.watchers.append(self._changed)
         for site in fake.state.sites():
             self._changed("sync", site["id"].lower())
@@ -262,7 +264,7 @@ class FunctionsHost:
 
     def _serve(self, app: _App) -> None:
         """One slot: a worker process, fed from the app's queues until the app is unloaded."""
-        from azure.storage.queue import QueueServiceClient
+        from azure.storage.queue import ExponentialRetry, QueueServiceClient
 
         worker: _Worker | None = None
         try:
@@ -270,7 +272,9 @@ class FunctionsHost:
             triggers = [(f["name"], b) for f in worker.functions for b in f["bindings"] if b["type"] == "queueTrigger"]
             clients = {
                 name: QueueServiceClient.from_connection_string(
-                    app.settings[binding.get("connection") or "AzureWebJobsStorage"]).get_queue_client(binding["queueName"])
+                    app.settings[binding.get("connection") or "AzureWebJobsStorage"],
+                    retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
+                ).get_queue_client(binding["queueName"])
                 for name, binding in triggers}
             poll, idle = 0.05, 0.05
             limit = _timespan(app.queues_config.get("maxPollingInterval"), 2.0)
@@ -305,6 +309,8 @@ class FunctionsHost:
         else:
             request = {"function": function, "id": message.id, "body": base64.b64encode(body).decode(),
                        "dequeue_count": message.dequeue_count, "pop_receipt": message.pop_receipt}
+            with self._lock:
+                self.in_flight += 1
             try:
                 answer = worker.invoke(request, timeout)
                 ok, error = bool(answer["ok"]), str(answer.get("error") or "")
@@ -316,6 +322,9 @@ class FunctionsHost:
                 error = str(exc)
                 worker.stop()
                 worker = _Worker(self, app)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
         self.invocations.append((app.name, function, ok))
         if ok:
             client.delete_message(message)
