@@ -134,6 +134,7 @@ class _Worker:
         os.close(write_fd)
         self._log = log
         self._replies = os.fdopen(read_fd, "r")
+        app.workers.append(self)
         self.functions: list[dict[str, Any]] = self.read(host.start_timeout)["functions"]
 
     def read(self, timeout: float) -> dict[str, Any]:
@@ -152,9 +153,12 @@ class _Worker:
         self.process.stdin.flush()
         return self.read(timeout)
 
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, 9)
+
+    def stop(self) -> None:
+        self.kill()
         self.process.wait(10)
         if self.process.stdin is not None:
             with contextlib.suppress(OSError):
@@ -171,6 +175,7 @@ class _App:
     host_json: dict[str, Any]
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    workers: list[Any] = field(default_factory=list)
 
     @property
     def queues_config(self) -> dict[str, Any]:
@@ -235,6 +240,8 @@ class FunctionsHost:
             app = self._apps.pop(resource_id, None)
         if app is not None:
             app.stop.set()
+            for worker in list(app.workers):  # as the host does on shutdown: workers end at once
+                worker.kill()
             for thread in app.threads:
                 thread.join(30)
 
@@ -317,10 +324,14 @@ class FunctionsHost:
             except TimeoutError:
                 error = f"Timeout value of {timeout:g} s exceeded by function {function}"
                 worker.stop()
+                if app.stop.is_set():
+                    return worker
                 worker = _Worker(self, app)
             except EOFError as exc:
                 error = str(exc)
                 worker.stop()
+                if app.stop.is_set():
+                    return worker
                 worker = _Worker(self, app)
             finally:
                 with self._lock:
@@ -348,6 +359,8 @@ class FunctionsHost:
     def close(self) -> None:
         """Stop every app's workers."""
         self.fake.state.watchers.remove(self._changed)
+        for app in list(self._apps.values()):  # every app stops at once, then they are joined
+            app.stop.set()
         for resource_id in list(self._apps):
             self._unload(resource_id)
 
