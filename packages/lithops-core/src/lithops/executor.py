@@ -160,6 +160,7 @@ class FunctionExecutor:
                              tuple[FunctionPackage, bytes]] = {}
         self._job_counter = 0
         self._flags = _CallFlags()
+        self._job_futures: dict[str, list[ResponseFuture]] = {}  # the futures of each job, by job key
         # Object keys of the calls of jobs with an ``obj`` parameter (obj_reduce_by_key groups by them).
         self._obj_keys: dict[tuple[str, str], str] = {}
         self._last_call = ""
@@ -250,14 +251,13 @@ class FunctionExecutor:
         if expired:
             self.storage.storage_backend.delete_objects(self._bucket, expired)
 
-    def _read_jobs(self) -> set[str]:
-        """Jobs every call of which finished and was read (or fed another job)."""
-        jobs: dict[str, bool] = {}
-        for future in self.futures:
-            done = future.ready and (self._flags.has(future, _CallFlags.READ)
-                                     or self._flags.has(future, _CallFlags.CONSUMED))
-            jobs[future.job_key] = jobs.get(future.job_key, True) and done
-        return {job for job, done in jobs.items() if done}
+    def _read_jobs(self, among: Iterable[ResponseFuture] | None = None) -> set[str]:
+        """Jobs (of this executor; those of the futures ``among`` only, when given) every call of
+        which finished and was read (or fed another job)."""
+        candidates = self._job_futures.keys() if among is None else {f.job_key for f in among}
+        return {job for job in candidates
+                if job in self._job_futures and self._flags.all_flagged(job)
+                and all(f.ready for f in self._job_futures[job])}
 
     shutdown = close
 
@@ -312,8 +312,10 @@ class FunctionExecutor:
 
     def _create_futures(self, job_id: str, count: int) -> list[ResponseFuture]:
         ref = self._storage_ref
-        futures = [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref) for i in range(count)]
-        self._flags.add_job(keys.job_key(self.executor_id, job_id), count)
+        job_key = keys.job_key(self.executor_id, job_id)
+        futures = [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref, job_key) for i in range(count)]
+        self._flags.add_job(job_key, count)
+        self._job_futures[job_key] = futures
         return futures
 
     def _submit(
@@ -622,7 +624,7 @@ class FunctionExecutor:
             self._flags.set(future, _CallFlags.READ)
         if self.config["lithops"].get("data_cleaner"):
             # Explicit futures too: a job whose every call was read has nothing left to give.
-            read = self._read_jobs()
+            read = self._read_jobs(futures)
             cleanable = [f for f in futures if f.job_key in read] if explicit else futures
             if cleanable:
                 self.clean(cleanable, clean_cloudobjects=False)
@@ -801,6 +803,11 @@ class _CallFlags:
         if flags is None or index >= len(flags):  # a future of another executor
             flags = self._jobs[future.job_key] = (flags or bytearray()) + bytearray(index + 1 - len(flags or b""))
         flags[index] |= flag
+
+    def all_flagged(self, job_key: str) -> bool:
+        """Every call of the job is READ or CONSUMED."""
+        flags = self._jobs.get(job_key)
+        return flags is not None and 0 not in flags
 
     def has(self, future: ResponseFuture, flag: int) -> bool:
         flags = self._jobs.get(future.job_key)

@@ -101,15 +101,16 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     _condition = _SHARED_CONDITION
 
-    __slots__ = ("_call_status", "_invoked", "_output_loader", "_source", "_stat_keys", "_stat_values",
-                 "_value", "call_id", "executor_id", "job_id", "retries")
+    __slots__ = ("_call_status", "_invoked", "_job_key", "_output_loader", "_source", "_stat_keys",
+                 "_stat_values", "_value", "call_id", "executor_id", "job_id", "retries")
 
     def __init__(self, executor_id: str, job_id: str, call_id: str,
-                 storage_ref: ResultSource | None = None) -> None:
+                 storage_ref: ResultSource | None = None, job_key: str | None = None) -> None:
         super().__init__()
         # The one departure from the public Future interface: every ResponseFuture shares one
         # condition (see _SHARED_CONDITION) instead of the one Future.__init__ makes.
         del self._condition
+        self._job_key = job_key or keys.job_key(executor_id, job_id)
         self.executor_id = executor_id
         self.job_id = job_id
         self.call_id = call_id
@@ -126,7 +127,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
     @property
     def job_key(self) -> str:
         """``<executor>-<job>``: where the job's records live."""
-        return keys.job_key(self.executor_id, self.job_id)
+        return self._job_key
 
     def __repr__(self) -> str:
         return f"<ResponseFuture {self.job_key}/{self.call_id} {self._lithops_state()}>"
@@ -326,6 +327,20 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     def add_stats(self, values: dict[str, Any]) -> None:
         """Merge ``values`` into the call's stats."""
+        if not self._stat_keys:
+            self._stat_keys = _intern_keys(tuple(values))
+            self._stat_values = tuple(values.values())
+            return
+        if len(values) == 1:  # the common case (a timestamp), without building a dict
+            (key, value), = values.items()
+            keys_ = self._stat_keys
+            if key in keys_:
+                index = keys_.index(key)
+                self._stat_values = (*self._stat_values[:index], value, *self._stat_values[index + 1:])
+            else:
+                self._stat_keys = _intern_keys((*keys_, key))
+                self._stat_values = (*self._stat_values, value)
+            return
         merged = dict(zip(self._stat_keys, self._stat_values))
         merged.update(values)
         self._stat_keys = _intern_keys(tuple(merged))

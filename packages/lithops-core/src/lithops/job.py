@@ -86,9 +86,23 @@ def bind_iterdata(
     sig = _user_signature(func)
     name = getattr(func, "__qualname__", repr(func))
     bound: list[dict[str, Any]] = []
+    # The names an element of a given shape binds to; a shape whose binding is not one name per
+    # value, in order (packed *args/**kwargs, an error), goes through Signature.bind every time.
+    shapes: dict[Any, tuple[str, ...] | None] = {}
     for index, element in enumerate(data):
         if sig is None:
             bound.append(dict(element) if isinstance(element, dict) else {"__args__": element if isinstance(element, tuple) else (element,)})
+            continue
+        shape: Any = (tuple(element) if isinstance(element, dict) else
+                      len(element) if isinstance(element, tuple) else -1)
+        if shape not in shapes:
+            shapes[shape] = _plain_binding(sig, shape)
+        names = shapes[shape]
+        if names is not None:
+            if isinstance(element, dict):
+                bound.append({n: element[n] for n in names})
+            else:
+                bound.append(dict(zip(names, element if isinstance(element, tuple) else (element,))))
             continue
         try:
             if isinstance(element, dict):
@@ -110,6 +124,32 @@ def bind_iterdata(
                                for p in sig.parameters.values()):
         bound = [_to_call_form(sig, kwargs) for kwargs in bound]
     return bound
+
+
+def _plain_binding(sig: inspect.Signature, shape: Any) -> tuple[str, ...] | None:
+    """The parameter names that the values of an element of ``shape`` bind to, one each and in
+    order (``shape``: the keys of a dict element, the length of a tuple, -1 for a single value);
+    None when binding that shape is anything else (packed, special keys, an error)."""
+    if isinstance(shape, tuple):
+        special = {name for name, p in sig.parameters.items() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if special & set(shape):
+            return None
+        markers = {key: object() for key in shape}
+        try:
+            arguments = sig.bind(**markers).arguments
+        except TypeError:
+            return None
+        if len(arguments) != len(markers) or any(arguments.get(k) is not m for k, m in markers.items()):
+            return None
+        return tuple(arguments)
+    values = [object() for _ in range(1 if shape < 0 else shape)]
+    try:
+        arguments = sig.bind(*values).arguments
+    except TypeError:
+        return None
+    if len(arguments) != len(values) or any(a is not v for a, v in zip(arguments.values(), values)):
+        return None
+    return tuple(arguments)
 
 
 def _bind_dict(sig: inspect.Signature, element: dict[str, Any]) -> dict[str, Any]:
