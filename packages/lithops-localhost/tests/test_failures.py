@@ -75,6 +75,25 @@ def test_sigkill_without_an_oom_record_is_not_called_out_of_memory(fexec: lithop
     assert futures[2].result() == 2
 
 
+def killed_at_40(x: int) -> int:
+    if x == 40:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+@pytest.mark.parametrize("chunksize", [None, 100])
+def test_a_crash_after_quick_calls_fails_only_the_running_call(fexec: lithops.FunctionExecutor,
+                                                              chunksize: int | None) -> None:
+    """Reports of quick calls travel together (a few ms late): a worker that dies with reports not
+    sent yet fails the call it was running; the calls before it run again and succeed."""
+    futures = fexec.map(killed_at_40, range(100), chunksize=chunksize)
+    _, not_done = fexec.wait(futures, throw_except=False, timeout=120, show_progressbar=False)
+    assert not not_done
+    with pytest.raises(WorkerCrashError, match="SIGKILL"):
+        futures[40].result()
+    assert [f.result() for i, f in enumerate(futures) if i != 40] == [i for i in range(100) if i != 40]
+
+
 def test_pool_is_warm_and_reused(fexec: lithops.FunctionExecutor) -> None:
     first = set(fexec.get_result(fexec.map(pid, range(6))))
     second = set(fexec.get_result(fexec.map(pid, range(6))))

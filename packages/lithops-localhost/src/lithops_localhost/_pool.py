@@ -254,14 +254,15 @@ class WorkerPool:
         task = worker.task
         if task is None or token != task.token:
             return
-        if kind == "report":
-            worker.reported += 1
+        if kind == "report" or kind == "reports":
+            reports = [message[2]] if kind == "report" else message[2]
+            worker.reported += len(reports)
             if task.sink is not None:
                 try:
-                    task.sink([message[2]])
+                    task.sink(reports)
                 except BaseException:
-                    logger.exception("Delivering the report of call %s/%s failed",
-                                     task.batch.job_key, message[2].call_id)
+                    logger.exception("Delivering the reports of calls %s/%s... failed",
+                                     task.batch.job_key, reports[0].call_id)
         elif kind == "done":
             with self._lock:
                 worker.task = None
@@ -285,6 +286,10 @@ class WorkerPool:
     def _on_death(self, worker: _Worker) -> None:
         returncode = worker.process.wait()
         task = worker.task
+        # The call that was running; the reports of calls before it that the worker had not sent
+        # yet (see _worker's coalescing) are lost: those calls run again on the fresh worker.
+        running = worker.running_call()
+        failed = running[0] if running is not None and running[0] >= worker.reported else worker.reported
         with self._lock:
             if self._closed:
                 return
@@ -296,7 +301,6 @@ class WorkerPool:
         if task is None:
             logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
             return
-        failed = worker.reported
         error = describe_exit(returncode_status(returncode), task.batch.timeout if worker.timed_out else None,
                               worker.oom_kills)
         call_id = task.batch.call_ids[failed] if failed < task.stop else None
@@ -312,6 +316,9 @@ class WorkerPool:
                 except BaseException:
                     logger.exception("Delivering the failure of call %s/%s failed", task.batch.job_key, call_id)
         with self._lock:
+            if worker.reported < failed:  # unreported calls before the failed one: run them again
+                self._token += 1
+                self._pending.appendleft(replace(task, token=self._token, first_call=worker.reported, stop=failed))
             if failed + 1 < task.stop:
                 task.first_call = failed + 1
                 self._pending.appendleft(task)

@@ -5,8 +5,16 @@ over a ``multiprocessing.connection.Connection``:
 
 - from the pool: ``("init", storage_configs)``, ``("batch", token, batch, package, first_call,
   data_follows)``, ``("stop",)``
-- to the pool: ``("report", token, CallReport, output_follows)`` per call, ``("done", token)`` per
-  batch.
+- to the pool: ``("report", token, CallReport, output_follows)`` for a call with a large output,
+  ``("reports", token, [CallReport, ...])`` for calls with small outputs (see below),
+  ``("done", token)`` per batch.
+
+Reports of short calls are coalesced: a report waits at most :data:`REPORT_DELAY` seconds (or
+until :data:`REPORT_BATCH` are waiting, or the batch ends) so that a map of tiny calls costs one
+message per few hundred calls instead of one each, which is what bounds such maps on a busy
+machine. The delay is bounded by a flusher thread, never by the next call's duration. A worker that
+dies with reports not sent yet loses only those: the pool fails the call the slot (below) says was
+running and runs the unreported ones again.
 
 Large call data and outputs travel as a raw frame right after their message (``*_follows``), so
 they are copied once, not pickled again inside the message.
@@ -31,6 +39,7 @@ import threading
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from typing import Any
 
 SLOT = struct.Struct("<qqq")  # token, call index, start time (ns) of the running call
 LIMIT = struct.Struct("<qq")  # token, index where the worker stops (divisible batches), after SLOT
@@ -38,6 +47,10 @@ SLOT_SIZE = SLOT.size + LIMIT.size
 #: Data and outputs larger than this travel as their own frame.
 RAW_FRAME_MIN = 64 * 1024
 
+
+#: Longest wait of a report before it is sent (seconds), and most reports in one message.
+REPORT_DELAY = 0.002
+REPORT_BATCH = 256
 
 #: Seconds between two checks that the client still runs.
 PARENT_CHECK_INTERVAL = 0.5
@@ -57,6 +70,51 @@ def _watch_client(client_pid: int) -> None:
             os._exit(1)
 
 
+class _Outbox:
+    """Reports waiting to be sent in one message; sent within :data:`REPORT_DELAY` seconds."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Condition(threading.Lock())
+        self.token = 0
+        self.reports: list[Any] = []
+        self.since = 0.0  # monotonic time of the oldest waiting report
+
+    def add(self, token: int, report: Any) -> None:
+        with self.lock:
+            if self.reports and token != self.token:
+                self.flush_locked()
+            if not self.reports:
+                self.since = time.monotonic()
+                self.lock.notify()
+            self.token = token
+            self.reports.append(report)
+            if len(self.reports) >= REPORT_BATCH:
+                self.flush_locked()
+
+    def flush_locked(self) -> None:
+        """Send the waiting reports (the caller holds ``lock``)."""
+        if self.reports:
+            reports, self.reports = self.reports, []
+            self.conn.send_bytes(pickle.dumps(("reports", self.token, reports), pickle.HIGHEST_PROTOCOL))
+
+    def run(self) -> None:
+        """The flusher thread: sends reports that waited :data:`REPORT_DELAY` seconds."""
+        with self.lock:
+            while True:
+                if not self.reports:
+                    self.lock.wait()
+                    continue
+                left = self.since + REPORT_DELAY - time.monotonic()
+                if left > 0:
+                    self.lock.wait(left)
+                    continue
+                try:
+                    self.flush_locked()
+                except OSError:  # the client went away: the main loop sees it too
+                    return
+
+
 def main(conn_fd: int, slot_fd: int) -> None:
     from lithops.spi import CallReport
     from lithops.worker import WorkerEnvironment, mark_worker_process, run_batch
@@ -70,6 +128,8 @@ def main(conn_fd: int, slot_fd: int) -> None:
     env = WorkerEnvironment(storage_configs=first[1] if first[0] == "init" else None)
     dumps = pickle.dumps
     protocol = pickle.HIGHEST_PROTOCOL
+    outbox = _Outbox(conn)
+    threading.Thread(target=outbox.run, name="lithops-report-flusher", daemon=True).start()
     while True:
         try:
             message = pickle.loads(conn.recv_bytes())
@@ -85,13 +145,18 @@ def main(conn_fd: int, slot_fd: int) -> None:
             output = call_report.output
             if output is not None and len(output) >= RAW_FRAME_MIN:
                 call_report.output = None
-                conn.send_bytes(dumps(("report", token, call_report, True), protocol))
-                conn.send_bytes(output)
+                with outbox.lock:
+                    outbox.flush_locked()
+                    conn.send_bytes(dumps(("report", token, call_report, True), protocol))
+                    conn.send_bytes(output)
             else:
-                conn.send_bytes(dumps(("report", token, call_report, False), protocol))
+                outbox.add(token, call_report)
 
         def before_call(index: int, token: int = token, divisible: bool = batch.divisible) -> bool:
-            if not divisible:
+            if not divisible:  # its limit is set once, before the batch (a resumed share of it)
+                limit_token, limit = LIMIT.unpack_from(slot, SLOT.size)
+                if limit_token == token and index >= limit:
+                    return False
                 SLOT.pack_into(slot, 0, token, index, time.time_ns())
                 return True
             fcntl.lockf(slot_fd, fcntl.LOCK_EX)
@@ -108,7 +173,9 @@ def main(conn_fd: int, slot_fd: int) -> None:
         fcntl.lockf(slot_fd, fcntl.LOCK_EX)
         SLOT.pack_into(slot, 0, token, -1, 0)
         fcntl.lockf(slot_fd, fcntl.LOCK_UN)
-        conn.send_bytes(dumps(("done", token), protocol))
+        with outbox.lock:
+            outbox.flush_locked()
+            conn.send_bytes(dumps(("done", token), protocol))
         if env.tainted:  # a call changed what cannot be put back: the pool starts a fresh worker
             return
 
