@@ -352,7 +352,11 @@ def write_report(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any
     status["stats"]["worker_result_upload_time"] = round(time.time() - upload_start, 8)
     status["stats"]["worker_end_tstamp"] = time.time()
     put(keys.status_key(job_key, status["call_id"]), encode_status(status), "status")
-    put(keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b"", "done marker")
+    # The marker's time is taken at each attempt: one written late (after an outage) must sort
+    # after the markers the client's monitor has already passed, or its grace window misses it.
+    retry_transient(
+        lambda: storage.put_object(bucket, keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b""),
+        f"writing the done marker of call {call}")
 
 
 def unreported_calls(batch: CallBatch, env: WorkerEnvironment) -> list[str]:
