@@ -7,6 +7,7 @@ any timing guess.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ import lithops
 import pytest
 from k8s_cluster import NAMESPACE, Cluster
 from lithops.errors import InvocationError, WorkerLostError, WorkerOutOfMemoryError
+from lithops_testkit.emulators import wait_until
 
+#: The user of the kubeconfig (RBAC refusals are for it, not for kubelet-lite).
+USER = "lithops-tester"
 #: Bound on every wait of these tests: far above what a fault takes to be reported.
 BOUND = 120
 
@@ -86,7 +90,7 @@ def test_pod_stuck_pending_fails_after_the_grace_period(k8s_config: dict[str, An
 def test_rbac_refusal_names_the_verb_and_the_resource(cluster: Cluster, tmp_path: Path) -> None:
     cluster.server.create_namespace("restricted")
     config = cluster.config(tmp_path / "storage", namespace="restricted")
-    cluster.server.api.forbid("create", "jobs", "restricted")
+    cluster.server.api.forbid("create", "jobs", "restricted", user=USER)
     try:
         with pytest.raises(InvocationError) as caught, lithops.FunctionExecutor(config=config) as fexec:
             fexec.call_async(_quick, 1)
@@ -131,3 +135,35 @@ def _jobs(cluster: Cluster, executor_id: str) -> list[dict[str, Any]]:
     assert status == 200, body
     items: list[dict[str, Any]] = body["items"]
     return items
+
+
+@pytest.mark.parametrize(("fault", "words"), [
+    ("ImagePullBackOff", ["cannot be pulled", "ImagePullBackOff", "lithops runtime build"]),
+    ("Unschedulable", ["runtime probe", "stayed Pending for 3 s", "Unschedulable"]),
+])
+def test_runtime_probe_that_cannot_start_fails_the_executor(cluster: Cluster, kubelet: Any, tmp_path: Path,
+                                                            fault: str, words: list[str]) -> None:
+    """A new image is run once to record its versions: a pod that cannot start is a clear error."""
+    kubelet.inject(fault, "lithops.dev/role=probe")
+    with pytest.raises(InvocationError) as caught, lithops.FunctionExecutor(config=cluster.config(tmp_path)):
+        pass
+    for word in words:
+        assert word in str(caught.value), caught.value
+
+
+def test_watching_refused_warns_with_the_verb_and_calls_still_complete(
+        cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cluster.server.create_namespace("no-pod-list")
+    config = cluster.config(tmp_path, namespace="no-pod-list")
+    with lithops.FunctionExecutor(config=config) as fexec:  # the probe lists pods: before the refusal
+        cluster.server.api.forbid("list", "pods", "no-pod-list", user=USER)
+        try:
+            with caplog.at_level(logging.WARNING, logger="lithops_k8s"):
+                assert fexec.get_result(fexec.map(_quick, [1, 2])) == [1, 2]
+            # The Jobs' own status still shows their end: the watcher stops.
+            watcher = fexec.compute._watchers[fexec.executor_id]  # type: ignore[attr-defined]
+            wait_until(lambda: watcher.active == 0, BOUND, "the watcher to see the Job end")
+        finally:
+            cluster.server.api.allow_all()
+    assert "Cannot watch the pods" in caplog.text
+    assert "refused to list pods in namespace 'no-pod-list' (403 Forbidden)" in caplog.text

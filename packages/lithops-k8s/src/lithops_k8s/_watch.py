@@ -158,17 +158,27 @@ class JobWatcher:
         with self._lock:  # before listing: a job tracked later may be missing from the listings
             tracked = list(self._jobs.values())
         jobs = api.call("list", "jobs", api.batch.list_namespaced_job, api.namespace, label_selector=self.selector)
-        pods = api.call("list", "pods", api.core.list_namespaced_pod, api.namespace, label_selector=self.selector)
+        pods_of: dict[str, list[Mapping[str, Any]]] | None = defaultdict(list)
+        try:
+            pods = api.call("list", "pods", api.core.list_namespaced_pod, api.namespace, label_selector=self.selector)
+        except LithopsError as exc:  # go on with the Jobs' own status: their ends are still seen
+            self._warn_once(str(exc))
+            pods, pods_of = None, None
         by_name = {str(item["metadata"]["name"]): item for item in (jobs or {}).get("items") or []}
-        pods_of: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for pod in (pods or {}).get("items") or []:
+            assert pods_of is not None
             pods_of[str(((pod.get("metadata") or {}).get("labels") or {}).get(JOB_LABEL))].append(pod)
         for job in tracked:
-            if self._check(job, by_name.get(job.name), pods_of.get(job.job_id, [])):
+            job_pods = None if pods_of is None else pods_of.get(job.job_id, [])
+            if self._check(job, by_name.get(job.name), job_pods):
                 self.forget([job.job_id])
 
-    def _check(self, job: TrackedJob, k8s_job: Mapping[str, Any] | None, pods: list[Mapping[str, Any]]) -> bool:
-        """Settle what can be settled; whether the job needs no more watching."""
+    def _check(self, job: TrackedJob, k8s_job: Mapping[str, Any] | None,
+               pods: list[Mapping[str, Any]] | None) -> bool:
+        """Settle what can be settled; whether the job needs no more watching.
+
+        ``pods`` is ``None`` when they could not be listed: only the Job's own status is used.
+        """
         if k8s_job is None:
             error = WorkerLostError(
                 f"The Kubernetes Job {job.name} (namespace {self.api.namespace}) was deleted before its calls"
@@ -177,7 +187,7 @@ class JobWatcher:
             return True
         now = time.monotonic()
         failed_pods: set[int] = set()
-        for pod in pods:
+        for pod in pods or []:
             meta = pod.get("metadata") or {}
             labels = meta.get("labels") or {}
             index_text = labels.get(INDEX_LABEL) or (meta.get("annotations") or {}).get(INDEX_LABEL)
@@ -195,17 +205,17 @@ class JobWatcher:
                 job.settled.add(index)
             elif phase == "Failed":
                 self._settle(job, {index}, self._pod_failure(job, index, name, status))
-            elif phase == "Pending" and (stuck := _stuck_reason(status)) is not None:
+            elif phase == "Pending" and (stuck := stuck_reason(status)) is not None:
                 since = job.pending_since.setdefault(name, now)
                 if now - since >= self.pending_timeout:
-                    self._settle(job, {index}, _pending_error(job, index, name, stuck, self.pending_timeout))
+                    self._settle(job, {index}, pending_error(job, index, name, stuck, self.pending_timeout))
                     self.api.call("delete", "pods", self.api.core.delete_namespaced_pod, name, self.api.namespace)
             else:
                 job.pending_since.pop(name, None)
         job_status = k8s_job.get("status") or {}
         # An index that failed with no failed pod to show for it: its pod was deleted or evicted.
         lost = parse_indexes(job_status.get("failedIndexes")) - job.settled - failed_pods
-        if lost:
+        if lost and pods is not None:
             for index in sorted(lost):
                 self._settle(job, {index}, WorkerLostError(
                     f"The pod running {job.describe(index)} was deleted (or evicted) before they finished"
@@ -261,7 +271,7 @@ class JobWatcher:
             return ""
 
 
-def _stuck_reason(status: Mapping[str, Any]) -> tuple[str, str] | None:
+def stuck_reason(status: Mapping[str, Any]) -> tuple[str, str] | None:
     """Why a Pending pod will not start by itself: ``(reason, message)``, or ``None``."""
     for container in status.get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
@@ -273,7 +283,9 @@ def _stuck_reason(status: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _pending_error(job: TrackedJob, index: int, pod: str, stuck: tuple[str, str], timeout: float) -> InvocationError:
+def pending_error(job: TrackedJob | None, index: int, pod: str, stuck: tuple[str, str],
+                  timeout: float) -> InvocationError:
+    """The error of a pod stuck Pending for ``timeout`` seconds (``job=None``: a runtime probe)."""
     reason, message = stuck
     if reason == "Unschedulable":
         fix = ("No node can take it: lower runtime_cpu/runtime_memory in the 'k8s' section, or add nodes"
@@ -284,5 +296,5 @@ def _pending_error(job: TrackedJob, index: int, pod: str, stuck: tuple[str, str]
                " `lithops runtime build -b k8s`")
     else:
         fix = "Check the Secret named by worker_secret and the pod's configuration"
-    return InvocationError(
-        f"The pod {pod} for {job.describe(index)} stayed Pending for {timeout:g} s: {reason}: {message}. {fix}.")
+    what = job.describe(index) if job is not None else "the runtime probe"
+    return InvocationError(f"The pod {pod} for {what} stayed Pending for {timeout:g} s: {reason}: {message}. {fix}.")

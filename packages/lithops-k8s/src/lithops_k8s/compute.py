@@ -50,7 +50,7 @@ from lithops.worker import (
 
 from lithops_k8s import _manifest
 from lithops_k8s._client import KubeApi
-from lithops_k8s._watch import JobWatcher, TrackedJob
+from lithops_k8s._watch import JobWatcher, TrackedJob, pending_error, stuck_reason
 from lithops_k8s.config import K8S_OPTIONS
 
 logger = logging.getLogger(__name__)
@@ -177,12 +177,13 @@ class K8sBackend:
                                      min(self.memory, 512))
         self.api.call("create", "jobs", self.api.batch.create_namespaced_job, self.namespace, body)
         deadline = time.monotonic() + self.pending_timeout + 120
+        stuck_since: dict[str, float] = {}
         try:
             while True:
                 pods = self.api.call("list", "pods", self.api.core.list_namespaced_pod, self.namespace,
                                      label_selector=f"batch.kubernetes.io/job-name={name}")
                 for pod in (pods or {}).get("items") or []:
-                    meta = self._probe_result(runtime_name, pod)
+                    meta = self._probe_result(runtime_name, pod, stuck_since)
                     if meta is not None:
                         return meta
                 if time.monotonic() > deadline:
@@ -195,17 +196,20 @@ class K8sBackend:
             self.api.call("delete", "jobs", self.api.batch.delete_namespaced_job, name, self.namespace,
                           propagation_policy="Background")
 
-    def _probe_result(self, runtime_name: str, pod: Mapping[str, Any]) -> RuntimeMeta | None:
-        from lithops_k8s._watch import _stuck_reason
-
+    def _probe_result(self, runtime_name: str, pod: Mapping[str, Any],
+                      stuck_since: dict[str, float]) -> RuntimeMeta | None:
         status = pod.get("status") or {}
         pod_name = str((pod.get("metadata") or {}).get("name"))
-        stuck = _stuck_reason(status)
+        stuck = stuck_reason(status)
         if stuck is not None and "Image" in stuck[0]:
             raise InvocationError(
                 f"The runtime image {runtime_name!r} cannot be pulled: {stuck[0]}: {stuck[1]}. Build and push it"
                 f" with `lithops runtime build {runtime_name} -b k8s`, and give the cluster pull credentials"
                 " (docker_server/docker_user/docker_password or image_pull_secret).")
+        if stuck is not None:
+            since = stuck_since.setdefault(pod_name, time.monotonic())
+            if time.monotonic() - since >= self.pending_timeout:
+                raise pending_error(None, 0, pod_name, stuck, self.pending_timeout)
         if status.get("phase") not in ("Succeeded", "Failed"):
             return None
         answer: Any = self.api.core.read_namespaced_pod_log(pod_name, self.namespace, _preload_content=False)

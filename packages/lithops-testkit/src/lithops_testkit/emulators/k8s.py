@@ -158,7 +158,7 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
     """
 
     _versions: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
-    _forbidden: list[tuple[str, str, str | None]] = attrs.field(factory=list, init=False)
+    _forbidden: list[tuple[str, str, str | None, str | None]] = attrs.field(factory=list, init=False)
     _listeners: list[ChangeListener] = attrs.field(factory=list, init=False)
     _log_providers: list[LogProvider] = attrs.field(factory=list, init=False)
     #: Token (from the kubeconfig) -> user name, for RBAC messages; other callers are anonymous.
@@ -167,12 +167,14 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
     log: list[RequestRecord] = attrs.field(factory=list, init=False)
 
     # -- configuration (thread-safe enough: list appends and copies) --
-    def forbid(self, verb: str, plural: str, namespace: str | None = None) -> None:
+    def forbid(self, verb: str, plural: str, namespace: str | None = None, user: str | None = None) -> None:
         """Refuse ``verb`` (``create``, ``list``, ``*``...) on ``plural`` (``jobs``...) with 403.
 
-        ``namespace`` limits the refusal to one namespace; ``None`` refuses it everywhere.
+        ``namespace`` limits the refusal to one namespace, ``user`` to one user (a name given to
+        :meth:`KubernetesEmulatorServer.write_kubeconfig`); ``None`` refuses it everywhere, to
+        everyone (the cluster's own components included, such as kubelet-lite).
         """
-        self._forbidden.append((verb, plural, namespace))
+        self._forbidden.append((verb, plural, namespace, user))
 
     def allow_all(self) -> None:
         """Drop every refusal :meth:`forbid` added."""
@@ -247,12 +249,14 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
         return response
 
     def _refusal(self, request: rendering.Request, verb: str, plural: str, group: str) -> aiohttp.web.Response | None:
-        for denied_verb, denied_plural, denied_ns in list(self._forbidden):
+        for denied_verb, denied_plural, denied_ns, denied_user in list(self._forbidden):
             if denied_verb not in ("*", verb) or denied_plural not in ("*", plural):
                 continue
             if denied_ns is not None and denied_ns != request.namespace:
                 continue
             user = self._user(request)
+            if denied_user is not None and denied_user != user:
+                continue
             where = f' in the namespace "{request.namespace}"' if request.namespace else " at the cluster scope"
             qualified = f"{plural}.{group}" if group else plural
             named = f' "{request.name}"' if request.name else ""
