@@ -67,12 +67,26 @@ def _ray_cli() -> str:
     return found
 
 
-#: Runs ``ray start`` keeping a loopback head address as it is (see the module docstring).
+#: Runs ``ray start`` (for the second node: keeping a loopback head address as it is, see the
+#: module docstring), patient with a raylet slow to register: Ray gives it a fixed 30 s, which a loaded 2-core machine
+#: can exceed (the node then fails its start-up).
 _LOOPBACK_RAY_START = """
 import sys
-import tempfile
+import time
 import ray._private.services as services
-services.resolve_ip_for_localhost = lambda host: host
+if sys.argv.pop(1) == "keep-loopback":
+    services.resolve_ip_for_localhost = lambda host: host
+_get_node = services.get_node
+def _patient_get_node(*args, **kwargs):
+    deadline = time.monotonic() + 150
+    while True:
+        try:
+            return _get_node(*args, **kwargs)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+services.get_node = _patient_get_node
 from ray.scripts.scripts import main
 sys.argv = ["ray", "start", *sys.argv[1:]]
 main()
@@ -80,18 +94,32 @@ main()
 MARKER_VAR = "LITHOPS_RAY_TEST_CLUSTER"
 
 
+_given_ports: set[int] = set()
+
+
+def _port() -> int:
+    """A free port not given before in this session: two quick free_port() calls can return the
+    same port, and Ray refuses a port used twice."""
+    while True:
+        port = free_port()
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+
+
 def start_node(args: list[str], name: str, marker: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **RAY_ENV, "LITHOPS_TEST_NODE": name, MARKER_VAR: marker}
-    command = [_ray_cli(), "start"]
+    _ray_cli()  # skips (or fails in CI) without Ray
+    # The head keeps Ray's address rewriting, which drivers expect; the second node keeps 127.0.0.1.
+    command = [sys.executable, "-c", _LOOPBACK_RAY_START, "rewrite" if name == "head" else "keep-loopback"]
     if name != "head":
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "1"  # Ray's switch for "multi-node clusters allowed"
-        command = [sys.executable, "-c", _LOOPBACK_RAY_START]
     with open(log, "wb") as output:
         return subprocess.Popen(
             [*command, "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
              "--num-cpus=1", f"--object-store-memory={OBJECT_STORE_BYTES}",
-             f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-             f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}", *args],
+             f"--dashboard-agent-listen-port={_port()}", f"--dashboard-agent-grpc-port={_port()}",
+             f"--metrics-export-port={_port()}", f"--runtime-env-agent-port={_port()}", *args],
             stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )
@@ -117,20 +145,30 @@ def wait_for_nodes(port: int, count: int, processes: list[subprocess.Popen[bytes
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             break
         time.sleep(0.5)
-    probe = ("import ray, sys, time; ray.init(address=sys.argv[1], logging_level='ERROR')\n"
+    # The head's port answers before its raylet has registered (slow under load): until then a
+    # driver cannot connect, so the probe tries again (the caller's deadline bounds it).
+    probe = ("import ray, sys, time\n"
+             "while True:\n"
+             "    try:\n"
+             "        ray.init(address=sys.argv[1], logging_level='ERROR'); break\n"
+             "    except ConnectionError:\n"
+             "        time.sleep(1)\n"
              "while sum(1 for n in ray.nodes() if n['Alive']) < int(sys.argv[2]): time.sleep(0.5)\n")
     prober = subprocess.Popen([sys.executable, "-c", probe, f"127.0.0.1:{port}", str(count)],
-                              env={**os.environ, **RAY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while prober.poll() is None:
-            check_alive()
-            time.sleep(0.5)
-    finally:
-        if prober.poll() is None:
-            prober.kill()
-            prober.wait()
+                              env={**os.environ, **RAY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert prober.stderr is not None
+    with prober.stderr:
+        try:
+            while prober.poll() is None:
+                check_alive()
+                time.sleep(0.5)
+        finally:
+            if prober.poll() is None:
+                prober.kill()
+                prober.wait()
+        error = prober.stderr.read().decode(errors="replace")[-3000:]
     if prober.returncode != 0:
-        pytest.fail(f"Could not query the Ray cluster at 127.0.0.1:{port} (exit code {prober.returncode})")
+        pytest.fail(f"Could not query the Ray cluster at 127.0.0.1:{port} (exit code {prober.returncode}):\n{error}")
 
 
 def stop_cluster(processes: list[subprocess.Popen[bytes]], marker: str) -> None:
@@ -175,7 +213,7 @@ def two_node_cluster() -> Iterator[RayCluster]:
     # Unix socket paths under the temp dir must stay below 107 characters: keep it short.
     temp_dir = Path(tempfile.mkdtemp(prefix="lr", dir="/tmp"))
     marker = temp_dir.name
-    port, client_port = free_port(), free_port()
+    port, client_port = _port(), _port()
     from ray._private.utils import get_ray_client_dependency_error
 
     client_args = [] if get_ray_client_dependency_error() else [f"--ray-client-server-port={client_port}"]
@@ -183,7 +221,7 @@ def two_node_cluster() -> Iterator[RayCluster]:
     logs = [temp_dir / "head.log", temp_dir / "second.log"]
     try:
         processes.append(start_node(
-            ["--head", f"--port={port}", *client_args, "--include-dashboard=false", f"--dashboard-port={free_port()}",
+            ["--head", f"--port={port}", *client_args, "--include-dashboard=false", f"--dashboard-port={_port()}",
              f"--temp-dir={temp_dir}", f"--memory={HEAD_MEMORY_MB * 1024 * 1024}"], "head", marker, logs[0]))
         wait_for_nodes(port, 1, processes, logs[:1])
         processes.append(start_node(

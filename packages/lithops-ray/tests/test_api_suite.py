@@ -40,6 +40,35 @@ class TestRayContract(ComputeBackendSuite):
                 "ray": {"address": ray_cluster.address}}
 
 
+class TestRayInWorker(ApiSuite):
+    """``isolation: none``: calls run in the Ray workers themselves; arguments and results move as
+    objects; the client enforces timeouts by stopping the task; a crash cannot say its exit code."""
+
+    worker_exit_message = "Ray worker or node running the call died.*isolation: process"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def lithops_config(cls, ray_cluster: RayCluster, ray_connection: None,
+                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root: Path = tmp_path_factory.mktemp("storage")
+        return {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(root)},
+                "ray": {"address": ray_cluster.address, "isolation": "none"}}
+
+
+class TestRayInWorkerContract(ComputeBackendSuite):
+    """The compute backend contract with ``isolation: none``."""
+
+    worker_exit_message = "Ray worker or node running the call died"
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def lithops_config(cls, ray_cluster: RayCluster, ray_connection: None,
+                       tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root: Path = tmp_path_factory.mktemp("storage")
+        return {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(root)},
+                "ray": {"address": ray_cluster.address, "isolation": "none"}}
+
+
 class TestRayStorageMonitoring(ApiSuite):
     """Workers record every call in storage, failures included, and the client reads results there."""
 

@@ -67,19 +67,23 @@ def _lithops38_spec(name: str, localhost_version: int) -> Callable[[Path], JSOND
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
-def _ours_ray_spec(python: Path) -> JSONDict:
+def _ours_ray_spec(isolation: str) -> Callable[[Path], JSONDict]:
     # The same local cluster as the `ray` target's RaySession (adapters.py) starts: one CPU per
     # core, 127.0.0.1, no dashboard, workers' output not forwarded.
-    return {
-        "kind": "lithops",
-        "name": "ours-ray",
-        "config": {
-            "lithops": {"backend": "ray", "storage": "localhost"},
-            "ray": {"init_options": {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1",
-                                     "log_to_driver": False, "logging_level": logging.WARNING}},
-        },
-        "executor_kwargs": {"log_level": "WARNING"},
-    }
+    def spec(python: Path) -> JSONDict:
+        return {
+            "kind": "lithops",
+            "name": "ours-ray" if isolation == "process" else f"ours-ray-{isolation}",
+            "config": {
+                "lithops": {"backend": "ray", "storage": "localhost"},
+                "ray": {"isolation": isolation,
+                        "init_options": {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1",
+                                         "log_to_driver": False, "logging_level": logging.WARNING}},
+            },
+            "executor_kwargs": {"log_level": "WARNING"},
+        }
+
+    return spec
 
 
 def _venv(name: str, requirements: tuple[str, ...]) -> Callable[[bool], Path]:
@@ -144,7 +148,16 @@ def build_targets(ours_python: Path | None = None) -> dict[str, Target]:
                 description=f"lithops of this repo on its `ray` backend, local Ray cluster as the `ray` target's ({own});"
                 " opt-in, needs lithops-ray",
                 resolve_python=lambda rebuild: own,
-                runner_spec=_ours_ray_spec,
+                runner_spec=_ours_ray_spec("process"),
+                env=dict(RAY_ENV),
+                opt_in=True,
+            ),
+            Target(
+                name="ours-ray-none",
+                description="the same with `isolation: none` (calls in the Ray workers, arguments and results"
+                " as objects); opt-in, needs lithops-ray",
+                resolve_python=lambda rebuild: own,
+                runner_spec=_ours_ray_spec("none"),
                 env=dict(RAY_ENV),
                 opt_in=True,
             ),

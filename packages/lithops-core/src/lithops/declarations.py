@@ -30,6 +30,10 @@ class Capability(str, enum.Enum):
     MEMORY_CONFIG = "memory_config"
     #: Compute: workers run on this host and may receive configuration through a private channel.
     LOCAL_WORKERS = "local_workers"
+    #: Compute: call arguments and results travel as Python objects through the backend's own
+    #: channel (Ray's object store): core leaves the calls' arguments in ``JobSpec.call_data``
+    #: instead of pickling them into the batches, and takes results from ``CallReport.result``.
+    NATIVE_DATA = "native_data"
     #: Storage: ``get_object`` honours byte ranges without reading the whole object.
     RANGE_GET = "range_get"
     #: Storage: objects are visible to other machines (cloud object stores); localhost storage is not.

@@ -19,7 +19,7 @@ from lithops.config import PUSH_MONITORING, default_config, find_config, public_
 from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError
 from lithops.future import ResponseFuture
 from lithops.invoker import Invoker
-from lithops.job import auto_chunksize, bind_iterdata, make_batches, wants_obj
+from lithops.job import auto_chunksize, batch_call_data, bind_iterdata, make_batches, wants_obj
 from lithops.lease import ExecutorLease, held, live_executors
 from lithops.monitor import StorageMonitor, StorageRef
 from lithops.serialize import FunctionPackage, package_function, pickle_function
@@ -378,6 +378,7 @@ class FunctionExecutor:
         report_to_storage = self._report_to_storage
         memory = runtime_memory if runtime_memory is not None else self.runtime_info["runtime_memory"]
         serialize_start = time.time()
+        native = Capability.NATIVE_DATA in self.compute.capabilities
         batches = make_batches(
             executor_id=self.executor_id, job_id=job_id, call_kwargs=bound, chunksize=int(chunksize),
             function_key=function_key, function_hash=package.hash, storage=self._storage_public,
@@ -387,6 +388,7 @@ class FunctionExecutor:
                     "runtime_memory": memory, "report_to_storage": report_to_storage,
                     "log_level": str(cfg.get("log_level") or "INFO"), "lithops_version": __version__,
                     "divisible": divisible},
+            serialize=not native,
         )
         serialize_end = func_uploaded = data_uploaded = time.time()
         if self._invoker.needs_storage_upload(report_to_storage) or report_to_storage:
@@ -400,7 +402,8 @@ class FunctionExecutor:
         job = JobSpec(executor_id=self.executor_id, job_id=job_id, function_hash=package.hash,
                       function_package=package_bytes, batches=tuple(batches),
                       runtime_name=self.runtime_info["runtime_name"], runtime_memory=memory,
-                      timeout=call_timeout, max_workers=workers)
+                      timeout=call_timeout, max_workers=workers,
+                      call_data=batch_call_data(bound, batches) if native else None)
         if report_to_storage:
             self._write_job_record(job, package.name)
         # Lithops' per-job stats, copied into each call's stats (seconds, bytes).

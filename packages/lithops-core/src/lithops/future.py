@@ -351,10 +351,12 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         self._output_loader = None
 
     def set_report(self, status: dict[str, Any], output: bytes | None = None,
-                   output_loader: Callable[[], bytes] | None = None) -> bool:
+                   output_loader: Callable[[], bytes] | None = None,
+                   result: tuple[Any] | None = None) -> bool:
         """Complete the future from a call's status record, and its output when it came along
-        (else ``output_loader`` reads it when asked). The first report wins: returns False when
-        the future was already finished or cancelled."""
+        (else ``output_loader`` reads it when asked), or its ``result`` object in a 1-tuple
+        (NATIVE_DATA backends). The first report wins: returns False when the future was already
+        finished or cancelled."""
         if self._value is not _PENDING:
             return False
         stats = dict(status.get("stats") or {})
@@ -371,6 +373,8 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         call_status = kept if (not success or kept.get("output_in_storage") or len(kept) > 1) else None
         if not success:
             return self._complete(_Failed(unpack_exception(status)), stats, call_status)
+        if result is not None:
+            return self._complete(result[0], stats, call_status)
         if output is None:
             return self._complete(_NOT_LOADED, stats, call_status, output_loader)
         try:

@@ -111,7 +111,7 @@ class Invoker:
                 if report.output is None and report.status.get("output_in_storage"):
                     loader = stored_output_loader(self.storage.storage_backend, self.bucket, future)
                 output = report.output if report.output is not None else report.status.pop("output", None)
-                future.set_report(report.status, output, loader)
+                future.set_report(report.status, output, loader, result=report.result)
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise

@@ -252,19 +252,35 @@ def make_batches(
     storage: dict[str, Any],
     data_limit: int | bool,
     common: Mapping[str, Any],
+    serialize: bool = True,
 ) -> list[CallBatch]:
-    """The job's batches, with each batch's call data serialized inline."""
+    """The job's batches, with each batch's call data serialized inline (``serialize``), or
+    without data for backends that move the arguments as objects (:func:`batch_call_data`)."""
     call_ids = [f"{i:05d}" for i in range(len(call_kwargs))]
     batches = []
     for start, stop in split_batches(call_ids, chunksize):
-        data = serialize_batch_data(call_kwargs[start:stop], start)
-        check_data_limit(data, stop - start, data_limit, start)
+        data = None
+        if serialize:
+            data = serialize_batch_data(call_kwargs[start:stop], start)
+            check_data_limit(data, stop - start, data_limit, start)
         batches.append(CallBatch(
             executor_id=executor_id, job_id=job_id, call_ids=tuple(call_ids[start:stop]),
             function_key=function_key, function_hash=function_hash, storage=storage, data=data,
             **dict(common),
         ))
     return batches
+
+
+def batch_call_data(call_kwargs: Sequence[dict[str, Any]],
+                    batches: Sequence[CallBatch]) -> tuple[tuple[dict[str, Any], ...], ...]:
+    """The calls' arguments cut along ``batches`` (``JobSpec.call_data`` of NATIVE_DATA backends)."""
+    cut: list[tuple[dict[str, Any], ...]] = []
+    start = 0
+    for batch in batches:
+        stop = start + len(batch.call_ids)
+        cut.append(tuple(call_kwargs[start:stop]))
+        start = stop
+    return tuple(cut)
 
 
 def flatten(values: Iterable[Any]) -> list[Any]:

@@ -65,6 +65,8 @@ class CallReport:
         status: the call's status record (the content of ``status.json``).
         output: the pickled result, when it travels with the report (direct channels);
             ``None`` when it was written to storage or the call failed.
+        result: the result itself, in a 1-tuple, when it travels as an object (NATIVE_DATA
+            backends); ``None`` otherwise.
     """
 
     executor_id: str
@@ -72,6 +74,7 @@ class CallReport:
     call_id: str
     status: dict[str, Any]
     output: bytes | None = None
+    result: tuple[Any] | None = None
 
 
 ReportSink = Callable[[Sequence[CallReport]], None]
@@ -137,6 +140,9 @@ class JobSpec:
         function_package: the serialized function, also stored at ``batches[i].function_key``;
             provided so backends with a direct channel need not read it back from storage.
         max_workers: how many batches may run at the same time.
+        call_data: for NATIVE_DATA backends, the arguments of each batch's calls (one tuple of
+            keyword dicts per batch, as :func:`lithops.worker.run_batch` takes them); the batches
+            then carry no ``data``. ``None`` for other backends.
     """
 
     executor_id: str
@@ -148,6 +154,7 @@ class JobSpec:
     runtime_memory: int | None
     timeout: float
     max_workers: int
+    call_data: tuple[tuple[dict[str, Any], ...], ...] | None = None
 
     @property
     def job_key(self) -> str:

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lithops.errors import (
+    FunctionTimeoutError,
     InvocationError,
     LithopsError,
+    SerializationError,
     WorkerCrashError,
     WorkerLostError,
     WorkerOutOfMemoryError,
@@ -41,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds of silence, beyond a call's timeout, before a running task is declared lost.
 LOST_GRACE = 120.0
+#: With calls run in the Ray worker (``isolation: none``), seconds beyond a call's timeout before
+#: the client stops its task and fails the call with FunctionTimeoutError (Ray's transfer of the
+#: previous report and of the call's arguments needs a moment on a busy node).
+DIRECT_TIMEOUT_GRACE = 2.0
 
 
 class _TaskFailed(Exception):
@@ -62,12 +68,15 @@ class TaskSettings:
         memory_mb: default Ray ``memory`` per task in MB (a batch's ``runtime_memory`` wins).
         max_retries: re-runs of a call whose Ray worker or node died, before it fails.
         streaming: stream reports as calls finish (not available over Ray Client).
+        direct: run calls in the Ray worker itself (``isolation: none``; streaming only); the
+            client then enforces their timeouts by stopping the task.
     """
 
     options: dict[str, Any]
     memory_mb: int | None
     max_retries: int
     streaming: bool
+    direct: bool = False
 
 
 class Dispatcher:
@@ -103,8 +112,32 @@ class Dispatcher:
         if self._closed:
             raise InvocationError("The ray backend of this executor is closed; create a new FunctionExecutor.")
         boxed = [self._ray.put(job.function_package)] if reject is None else []
-        future = asyncio.run_coroutine_threadsafe(self._run_job(job, boxed, sink, reject), self._loop)
+        calls = self._put_calls(job) if reject is None else [None] * len(job.batches)
+        future = asyncio.run_coroutine_threadsafe(self._run_job(job, boxed, calls, sink, reject), self._loop)
         future.add_done_callback(_log_failure)
+
+    def _put_calls(self, job: JobSpec) -> list[Any]:
+        """Each batch's call arguments into the object store (one object per batch), before any
+        task starts: arguments Ray cannot serialize fail the job on the client.
+
+        Raises:
+            SerializationError: the arguments of a call cannot be serialized.
+        """
+        if job.call_data is None:  # the batches carry their data
+            return [None] * len(job.batches)
+        refs = []
+        first = 0
+        for batch, calls in zip(job.batches, job.call_data):
+            try:
+                refs.append(self._ray.put(calls))
+            except Exception as exc:
+                raise SerializationError(
+                    f"The arguments of the calls from {first} cannot be serialized by Ray:"
+                    f" {type(exc).__name__}: {_first_line(exc)}. Pass plain data (or objects picklable"
+                    " with cloudpickle); open files, locks and clients cannot travel."
+                ) from exc
+            first += len(batch.call_ids)
+        return refs
 
     def cancel(self, job_keys: Sequence[str]) -> None:
         """Stop the given jobs: queued batches never start, running tasks are cancelled."""
@@ -149,7 +182,7 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run_job(self, job: JobSpec, boxed: list[Any], sink: ReportSink | None,
+    async def _run_job(self, job: JobSpec, boxed: list[Any], calls: list[Any], sink: ReportSink | None,
                        reject: str | None) -> None:
         if reject is not None:
             for batch in job.batches:
@@ -158,13 +191,13 @@ class Dispatcher:
         state = self._jobs.setdefault(job.job_key, _JobState())
         job_slots = asyncio.Semaphore(max(1, job.max_workers))
         try:
-            await asyncio.gather(*(self._run_batch(batch, boxed, sink, state, job_slots)
-                                   for batch in job.batches))
+            await asyncio.gather(*(self._run_batch(batch, boxed, batch_calls, sink, state, job_slots)
+                                   for batch, batch_calls in zip(job.batches, calls)))
         finally:
             if self._jobs.get(job.job_key) is state:
                 del self._jobs[job.job_key]
 
-    async def _run_batch(self, batch: CallBatch, boxed: list[Any], sink: ReportSink | None,
+    async def _run_batch(self, batch: CallBatch, boxed: list[Any], calls: Any, sink: ReportSink | None,
                          state: _JobState, job_slots: asyncio.Semaphore) -> None:
         total = len(batch.call_ids)
         first = 0
@@ -174,15 +207,15 @@ class Dispatcher:
                 if state.cancelled:
                     return
                 if self.settings.streaming:
-                    reached, error = await self._stream(batch, boxed, first, sink, state)
+                    reached, error = await self._stream(batch, boxed, calls, first, sink, state)
                 else:
-                    reached, error = await self._whole(batch, boxed, first, sink, state)
+                    reached, error = await self._whole(batch, boxed, calls, first, sink, state)
             if error is None or state.cancelled:
                 return
             if isinstance(error, _TaskFailed):
                 self._fail(batch, batch.call_ids[reached:], InvocationError(str(error)), sink)
                 return
-            if retries > 0 and not isinstance(error, WorkerLostError):
+            if retries > 0 and not isinstance(error, (WorkerLostError, FunctionTimeoutError)):
                 retries -= 1
                 logger.warning("Re-running calls of job %s from call %s: %s", batch.job_key,
                                batch.call_ids[reached], error)
@@ -200,16 +233,25 @@ class Dispatcher:
             options["memory"] = int(memory_mb) * 1024 * 1024
         return options
 
-    async def _stream(self, batch: CallBatch, boxed: list[Any], first: int, sink: ReportSink | None,
+    async def _stream(self, batch: CallBatch, boxed: list[Any], calls: Any, first: int,
+                      sink: ReportSink | None,
                       state: _JobState) -> tuple[int, LithopsError | _TaskFailed | None]:
         """One streaming task from call ``first``: ``(first call not reported, error or None)``."""
-        generator = self._stream_task.options(**self._options(batch)).remote(batch, boxed, first)
+        direct = self.settings.direct
+        options = self._options(batch)
+        if direct:
+            # A call that ends its Ray worker must not take the report of the call before it
+            # along: the next call starts once the client has that report.
+            options["_generator_backpressure_num_objects"] = 1
+        generator = self._stream_task.options(**options).remote(batch, boxed, calls, first, direct)
         state.handles.add(generator)
         reached = first
         started = False
+        # With calls in the Ray worker, each report starts the next call's timeout here.
+        grace = DIRECT_TIMEOUT_GRACE if direct else LOST_GRACE
         try:
             while True:
-                silence = batch.timeout + LOST_GRACE if started else None
+                silence = batch.timeout + grace if started else None
                 try:
                     ref = await asyncio.wait_for(generator.__anext__(), silence)
                 except StopAsyncIteration:
@@ -222,16 +264,23 @@ class Dispatcher:
                 self._deliver(value, sink)
         except asyncio.TimeoutError:
             self._cancel_task(generator)
+            if direct:
+                return reached, FunctionTimeoutError(
+                    f"Call {batch.job_key}/{batch.call_ids[reached]} did not finish within its timeout of"
+                    f" {batch.timeout:g} s and was stopped (its Ray worker was killed). Raise the timeout"
+                    " (timeout=..., or execution_timeout in the 'lithops' section) or make the call shorter."
+                )
             return reached, _lost(batch, silence)
         except Exception as exc:
             return reached, self._ray_failure(exc, started)
         finally:
             state.handles.discard(generator)
 
-    async def _whole(self, batch: CallBatch, boxed: list[Any], first: int, sink: ReportSink | None,
+    async def _whole(self, batch: CallBatch, boxed: list[Any], calls: Any, first: int,
+                     sink: ReportSink | None,
                      state: _JobState) -> tuple[int, LithopsError | _TaskFailed | None]:
         """One plain task from call ``first`` (Ray Client): all reports arrive together."""
-        ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, first)
+        ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, calls, first)
         state.handles.add(ref)
         # Queueing and every call's timeout count here: the task cannot tell when it started.
         limit = (len(batch.call_ids) - first) * batch.timeout + LOST_GRACE
@@ -265,6 +314,13 @@ class Dispatcher:
                 f"The Ray task running the calls failed {'after' if started else 'before'} starting them:"
                 f" {detail}. Check that lithops-core and lithops-ray, at the client's versions, are"
                 " installed on the cluster (or list them in runtime_env pip)."
+            )
+        if self.settings.direct:
+            return WorkerCrashError(
+                f"The Ray worker or node running the call died ({detail}): with isolation: none the call"
+                " runs in the Ray worker, so the call itself may have ended it (os._exit, a signal such"
+                " as SIGSEGV, the OOM killer); Ray does not say which. Set isolation: process in the"
+                " 'ray' section to have the exit code or signal reported, or max_retries to re-run such calls."
             )
         return WorkerCrashError(
             f"The Ray worker or node running the call died ({detail}). Set max_retries in the 'ray'"

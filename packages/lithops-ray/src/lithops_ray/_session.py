@@ -84,7 +84,7 @@ def acquire(config: Mapping[str, Any]) -> Connection:
         else:
             kwargs["address"] = address
         try:
-            ray.init(**kwargs)
+            _init(ray, kwargs, local=address in (None, "local"))
         except Exception as exc:
             raise ConfigError(
                 f"Could not connect to the Ray cluster at {describe(address)!r} (key 'address' of section"
@@ -97,6 +97,19 @@ def acquire(config: Mapping[str, Any]) -> Connection:
         _register_exit_hook()
         logger.debug("Connected to Ray at %s", describe(address))
         return _connection
+
+
+def _init(ray: Any, kwargs: dict[str, Any], local: bool) -> None:
+    """``ray.init``; a local cluster whose node misses Ray's fixed 30 s start-up deadline (a busy
+    machine) is started once more before giving up."""
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:
+        if not (local and "timed out during startup" in str(exc)):
+            raise
+        logger.warning("The local Ray cluster did not start within Ray's deadline (%s); trying once more", exc)
+        ray.shutdown()
+        ray.init(**kwargs)
 
 
 def release() -> None:

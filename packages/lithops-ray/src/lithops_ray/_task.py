@@ -2,25 +2,37 @@
 
 The backend wraps these functions with ``ray.remote``. Ray pickles them by reference, so the Ray
 workers import this module: lithops-core and lithops-ray must be installed on the cluster.
-The calls run in a call process kept per Ray worker (:mod:`lithops_ray._supervisor`), so
-functions and storage clients loaded by one batch serve the next ones.
+
+Call arguments arrive as objects through Ray's object store (the task's ``calls`` argument), the
+way a plain ``ray.remote`` task gets them. With ``isolation: none`` the calls run right here, in
+the Ray worker, and results go back as objects: one Ray task and nothing else, as fast as plain
+Ray. With ``isolation: process`` (the default) they run in a call process kept per Ray worker
+(:mod:`lithops_ray._supervisor`), which reports a crash's exit code or signal and enforces
+timeouts inside the worker; arguments and results then cross a pipe, pickled.
 """
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from lithops.spi import CallBatch, CallReport
-from lithops.worker import WorkerEnvironment
+from lithops.worker import WorkerEnvironment, iter_batch
 
-from lithops_ray._supervisor import PackageSource, supervise_batch
+from lithops_ray._supervisor import IN_CHILD_ENV, PackageSource, supervise_batch
 
 #: The first item a streaming task yields: the client starts watching for lost calls from here,
-#: so time spent queued in Ray does not count.
+#: so time spent queued in Ray does not count. With ``isolation: none`` it comes once the function
+#: is loaded, and each later report restarts the client's watch of the next call's timeout.
 STARTED = "lithops-started"
+#: Storage configurations a Ray worker keeps environments (clients, loaded functions) for.
+_MAX_ENVIRONMENTS = 8
 
 _ENV: WorkerEnvironment | None = None
+_DIRECT_ENVS: OrderedDict[str, WorkerEnvironment] = OrderedDict()
 
 
 def _environment() -> WorkerEnvironment:
@@ -30,11 +42,22 @@ def _environment() -> WorkerEnvironment:
     return _ENV
 
 
+def _direct_environment(batch: CallBatch) -> WorkerEnvironment:
+    """The environment of the batch's storage configuration (a Ray worker serves executors with
+    different storages), kept for the next batches."""
+    key = repr(sorted(batch.storage.items()))
+    env = _DIRECT_ENVS.pop(key, None) or WorkerEnvironment()
+    _DIRECT_ENVS[key] = env
+    while len(_DIRECT_ENVS) > _MAX_ENVIRONMENTS:
+        _DIRECT_ENVS.popitem(last=False)
+    return env
+
+
 def _package_source(boxed_package: Sequence[Any]) -> PackageSource:
-    """Fetches the function package from the object store, when the call process lacks it.
+    """Fetches the function package from the object store, when the worker lacks it.
 
     The client passes the package's ObjectRef inside a list, so Ray does not resolve it for
-    every task: a warm call process already holds the loaded function.
+    every task: a warm worker already holds the loaded function.
     """
 
     def fetch() -> bytes:
@@ -46,16 +69,61 @@ def _package_source(boxed_package: Sequence[Any]) -> PackageSource:
     return fetch
 
 
-def stream_batch(batch: CallBatch, boxed_package: Sequence[Any],
-                 first_call: int = 0) -> Iterator[str | list[CallReport]]:
-    """A streaming task: yields :data:`STARTED`, then lists of reports as calls finish."""
+def _with_data(batch: CallBatch, calls: Sequence[dict[str, Any]] | None) -> CallBatch:
+    """The batch with its calls' arguments pickled in, for the call process."""
+    if calls is None:  # they came in the batch
+        return batch
+    import cloudpickle
+
+    return replace(batch, data=cloudpickle.dumps(list(calls)), data_key=None)
+
+
+def _load_here(batch: CallBatch, boxed_package: Sequence[Any]) -> WorkerEnvironment:
+    """The batch's environment, with its function loaded (a failure to load is reported on each
+    call by :func:`~lithops.worker.iter_batch`)."""
+    env = _direct_environment(batch)
+    if not env.has_function(batch.function_hash):
+        try:
+            env.function(batch, _package_source(boxed_package)())
+        except Exception:  # reported per call below, with the error
+            pass
+    return env
+
+
+def _run_here(batch: CallBatch, env: WorkerEnvironment, calls: Sequence[dict[str, Any]] | None,
+              first_call: int) -> Iterator[CallReport]:
+    # A call that starts ray backend executors would wait for tasks that need the CPU it holds.
+    os.environ[IN_CHILD_ENV] = "1"
+    try:
+        yield from iter_batch(batch, env, calls=calls, objects=True, first_call=first_call)
+    finally:
+        os.environ.pop(IN_CHILD_ENV, None)
+
+
+def stream_batch(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequence[dict[str, Any]] | None,
+                 first_call: int = 0, direct: bool = False) -> Iterator[str | list[CallReport]]:
+    """A streaming task: yields :data:`STARTED`, then lists of reports as calls finish (one
+    report per item with ``direct``: each restarts the client's watch of a call's timeout)."""
+    if not direct:
+        yield STARTED
+        yield from supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
+                                   first_call)
+        return
+    env = _load_here(batch, boxed_package)
     yield STARTED
-    yield from supervise_batch(batch, _environment(), _package_source(boxed_package), first_call)
+    for report in _run_here(batch, env, calls, first_call):
+        yield [report]
 
 
-def run_batch_task(batch: CallBatch, boxed_package: Sequence[Any], first_call: int = 0) -> list[CallReport]:
-    """A plain task (for Ray Client connections, which cannot stream): every report at the end."""
+def run_batch_task(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequence[dict[str, Any]] | None,
+                   first_call: int = 0) -> list[CallReport]:
+    """A plain task (for Ray Client connections, which cannot stream): every report at the end.
+
+    Always in the call process: without streaming, the client could not tell which call overran
+    its timeout, so the worker enforces it.
+    """
     reports: list[CallReport] = []
-    for chunk in supervise_batch(batch, _environment(), _package_source(boxed_package), first_call):
+    for chunk in supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
+                                 first_call):
         reports.extend(chunk)
     return reports

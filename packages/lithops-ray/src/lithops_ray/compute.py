@@ -37,7 +37,7 @@ class RayBackend:
     name: ClassVar[str] = "ray"
     default_storage: ClassVar[str] = "localhost"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.JOB, Capability.DIRECT_RESULTS, Capability.MEMORY_CONFIG}
+        {Capability.JOB, Capability.DIRECT_RESULTS, Capability.MEMORY_CONFIG, Capability.NATIVE_DATA}
     )
     config_inherits: ClassVar[tuple[str, ...]] = ()
     config_options: ClassVar[tuple[ConfigOption, ...]] = (
@@ -51,6 +51,12 @@ class RayBackend:
         ConfigOption("runtime_timeout", (int, float), 1800, "Largest per-call timeout in seconds."),
         ConfigOption("runtime_env", dict, None,
                      "Ray runtime_env of the tasks (pip, env_vars, working_dir...), passed through."),
+        ConfigOption("isolation", str, "process",
+                     "Where calls run: `process` (a call process per Ray worker: a crash reports its exit code"
+                     " or signal, timeouts are enforced in the worker) or `none` (in the Ray worker itself,"
+                     " like a plain ray.remote task: large arguments and results move through the object"
+                     " store without copies through a pipe; a crash is reported without its cause).",
+                     choices=("process", "none")),
         ConfigOption("max_retries", int, 0,
                      "Re-runs of a call whose Ray worker or node died, before it fails with WorkerCrashError."),
         ConfigOption("scheduling_strategy", str, "DEFAULT", "Ray scheduling strategy of the tasks.",
@@ -68,7 +74,8 @@ class RayBackend:
         if os.environ.get(IN_CHILD_ENV):
             raise LithopsError(
                 "A call running on the ray backend cannot start ray backend executors itself: it runs in"
-                " a process forked from the Ray worker, where Ray cannot be used. Return the data and"
+                " a process forked from the Ray worker, where Ray cannot be used (or, with isolation:"
+                " none, in a Ray worker whose CPU the new tasks would wait for). Return the data and"
                 " submit the next job from the client, or use another backend inside the call."
             )
         self.config = dict(config)
@@ -98,8 +105,12 @@ class RayBackend:
                 options["runtime_env"] = dict(self.config["runtime_env"])
             if self.config.get("scheduling_strategy", "DEFAULT") != "DEFAULT":
                 options["scheduling_strategy"] = self.config["scheduling_strategy"]
+            streaming = not self._connection.client_mode
+            # Over Ray Client (no streaming) the call process enforces timeouts: the client could
+            # not tell which call overran.
+            direct = self.config.get("isolation", "process") == "none" and streaming
             settings = TaskSettings(options=options, memory_mb=int(memory) if memory else None,
-                                    max_retries=max_retries, streaming=not self._connection.client_mode)
+                                    max_retries=max_retries, streaming=streaming, direct=direct)
             storage_env = WorkerEnvironment({context.storage_backend: dict(context.storage_private_config)})
             self._dispatcher = Dispatcher(
                 ray.remote(num_returns="streaming", max_retries=0)(stream_batch),

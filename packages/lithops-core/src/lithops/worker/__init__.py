@@ -3,7 +3,7 @@
 A FaaS entry point calls :func:`handle_payload` with the invocation's payload
 (``CallBatch.to_json()``); a batch-system task runs ``python -m lithops.worker run-job`` (or
 :func:`run_job_index`). Runtimes that run calls their own way (a process pool, Ray tasks) use
-:class:`WorkerEnvironment` with :func:`run_batch`, and report calls whose worker died with
+:class:`WorkerEnvironment` with :func:`run_batch` (or :func:`iter_batch`, which yields the reports), and report calls whose worker died with
 :func:`failed_call_status` + :func:`describe_exit` + :func:`write_report` (a batch-job backend
 that sees a task die finds the calls it left with :func:`unreported_calls`).
 
@@ -19,6 +19,7 @@ from lithops.worker.array_job import INDEX_ENVS, JOB_PAYLOAD_ENV, job_index_from
 from lithops.worker.handler import (
     WorkerEnvironment,
     failed_call_status,
+    iter_batch,
     load_batch_payload,
     run_batch,
     unreported_calls,
@@ -44,6 +45,7 @@ __all__ = [
     "handle_payload",
     "in_worker_process",
     "invocation_deadline",
+    "iter_batch",
     "job_index_from_env",
     "load_batch_payload",
     "mark_worker_process",

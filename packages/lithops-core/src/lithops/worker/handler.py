@@ -16,7 +16,7 @@ import pickle
 import resource
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lithops import keys
@@ -78,6 +78,10 @@ class WorkerEnvironment:
         self.modules = ModuleCache(on_evict=self._forget_modules)
 
     # functions
+    def has_function(self, function_hash: str) -> bool:
+        """Whether the function is loaded here (a runtime then need not fetch its package)."""
+        return function_hash in self._functions
+
     def function(self, batch: CallBatch, package: bytes | None) -> LoadedFunction:
         cached = self._functions.get(batch.function_hash)
         if cached is not None:
@@ -155,28 +159,62 @@ def run_batch(
             returns False the batch stops there (a pool gave the remaining calls to another worker).
         first_call: skip the calls before this index (a pool resuming a batch after a crash).
     """
+    for call_report in iter_batch(batch, env, package, before_call=before_call, first_call=first_call):
+        if report is not None:
+            report(call_report)
+
+
+def iter_batch(
+    batch: CallBatch,
+    env: WorkerEnvironment,
+    package: bytes | None = None,
+    *,
+    calls: Sequence[dict[str, Any]] | None = None,
+    objects: bool = False,
+    before_call: Callable[[int], bool | None] | None = None,
+    first_call: int = 0,
+) -> Iterator[CallReport]:
+    """Run the calls of ``batch`` in order, yielding each call's report as it finishes (after
+    writing it to storage when the batch reports there): :func:`run_batch` as a generator, for
+    runtimes that stream reports (Ray's streaming tasks).
+
+    Args:
+        calls: the calls' keyword arguments when they arrived as objects (``JobSpec.call_data``
+            of NATIVE_DATA backends); otherwise they are read from the batch.
+        objects: results travel as objects (``CallReport.result``) instead of pickled
+            (``CallReport.output``), unless the batch reports to storage.
+        package, before_call, first_call: as in :func:`run_batch`.
+    """
     worker_start = time.time()
     cold = env.batches_run == 0
     env.batches_run += 1
     base_stats = {"worker_start_tstamp": worker_start, "worker_cold_start": cold}
     try:
         loaded = env.function(batch, package)
-        calls = load_batch_data(batch, env)
+        if calls is None:
+            calls = load_batch_data(batch, env)
+        elif len(calls) != len(batch.call_ids):
+            raise ValueError(f"{len(calls)} call arguments for the {len(batch.call_ids)} calls of the batch")
     except BaseException as exc:  # the whole batch fails the same way, call by call
         if isinstance(exc, KeyboardInterrupt):
             raise
         failure = pack_exception(exc)
         for call_id in batch.call_ids[first_call:]:
             status = _status(batch, call_id, dict(base_stats), failure)
-            _deliver(batch, env, status, None, report)
+            yield _deliver(batch, env, status, None)
         return
+    as_object = objects and not batch.report_to_storage
     for index, (call_id, kwargs) in enumerate(zip(batch.call_ids, calls)):
         if index < first_call:
             continue
         if before_call is not None and before_call(index) is False:
             return
-        status, output = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
-        _deliver(batch, env, status, output, report)
+        if as_object:
+            status, result = run_call_object(batch, env, loaded, call_id, kwargs, dict(base_stats))
+            yield _deliver(batch, env, status, None, result=result)
+        else:
+            status, output = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
+            yield _deliver(batch, env, status, output)
 
 
 def run_call(
@@ -188,6 +226,50 @@ def run_call(
     stats: dict[str, Any],
 ) -> tuple[dict[str, Any], bytes | None]:
     """Run one call; return its status record and pickled result (``None`` on failure)."""
+    result, failure, logs = _invoke(batch, env, loaded, call_id, kwargs, stats)
+    output: bytes | None = None
+    if failure is None:
+        try:
+            output = _dump_result(result)
+        except Exception as exc:
+            failure = pack_exception(exc)
+        else:
+            stats["func_result_size"] = len(output)
+    return _call_status(batch, call_id, stats, failure, logs), output
+
+
+def run_call_object(
+    batch: CallBatch,
+    env: WorkerEnvironment,
+    loaded: LoadedFunction,
+    call_id: str,
+    kwargs: dict[str, Any],
+    stats: dict[str, Any],
+) -> tuple[dict[str, Any], tuple[Any] | None]:
+    """Run one call; return its status record and its result in a 1-tuple (``None`` on failure),
+    unpickled: the runtime moves it as an object."""
+    result, failure, logs = _invoke(batch, env, loaded, call_id, kwargs, stats)
+    return _call_status(batch, call_id, stats, failure, logs), (result,) if failure is None else None
+
+
+def _call_status(batch: CallBatch, call_id: str, stats: dict[str, Any], failure: dict[str, Any] | None,
+                 logs: str) -> dict[str, Any]:
+    status = _status(batch, call_id, stats, failure)
+    if logs:
+        status["logs"] = logs
+    return status
+
+
+def _invoke(
+    batch: CallBatch,
+    env: WorkerEnvironment,
+    loaded: LoadedFunction,
+    call_id: str,
+    kwargs: dict[str, Any],
+    stats: dict[str, Any],
+) -> tuple[Any, dict[str, Any] | None, str]:
+    """Run the user's function for one call: ``(result, failure record or None, printed text)``;
+    fills ``stats`` with the call's timings and usage."""
     if loaded.wants:
         kwargs = dict(kwargs)
         if "storage" in loaded.wants and "storage" not in kwargs:
@@ -229,19 +311,7 @@ def run_call(
         worker_func_cpu_system_time=round(usage_end.ru_stime - usage_start.ru_stime, 8),
     )
     stats.update(env.usage.stats())
-    output: bytes | None = None
-    if failure is None:
-        try:
-            output = _dump_result(result)
-        except Exception as exc:
-            failure = pack_exception(exc)
-        else:
-            stats["func_result_size"] = len(output)
-    status = _status(batch, call_id, stats, failure)
-    logs = printed.text()
-    if logs:
-        status["logs"] = logs
-    return status, output
+    return result, failure, printed.text()
 
 
 def _dump_result(result: Any) -> bytes:
@@ -308,7 +378,9 @@ def _status(batch: CallBatch, call_id: str, stats: dict[str, Any],
 
 
 def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], output: bytes | None,
-             report: ReportFn | None) -> None:
+             report: ReportFn | None = None, result: tuple[Any] | None = None) -> CallReport:
+    """Record a finished call (in storage when the batch reports there); its report, also handed
+    to ``report``."""
     if status.get("logs"):
         write_call_logs(batch, env, status)
     if batch.report_to_storage:
@@ -317,8 +389,10 @@ def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], o
     else:
         status["stats"]["worker_result_upload_time"] = 0.0  # Lithops' key: nothing was uploaded
     status["stats"]["worker_end_tstamp"] = time.time()
+    call_report = CallReport(batch.executor_id, batch.job_id, status["call_id"], status, output, result)
     if report is not None:
-        report(CallReport(batch.executor_id, batch.job_id, status["call_id"], status, output))
+        report(call_report)
+    return call_report
 
 
 def write_report(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any],
