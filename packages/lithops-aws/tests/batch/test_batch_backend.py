@@ -128,24 +128,20 @@ def test_credentials_never_travel_in_requests_or_definitions(batch_config: Confi
         assert value not in sent and value not in definitions
 
 
-@pytest.mark.parametrize(("fault", "error", "match"), [
-    ("oom", WorkerOutOfMemoryError, "memory"),
-    ("fail", WorkerCrashError, "exit code 1"),
-    ("spot", WorkerLostError, "Spot"),
-])
-def test_a_failed_index_fails_only_its_calls(fexec: lithops.FunctionExecutor, runner: BatchRunner, fault: str,
-                                             error: type[Exception], match: str) -> None:
-    runner.inject(Fault(fault, indices=(1,)))
-    futures = fexec.map(_square, range(6), chunksize=2)
+def test_failed_indices_fail_only_their_calls_with_the_matching_error(fexec: lithops.FunctionExecutor,
+                                                                      runner: BatchRunner) -> None:
+    runner.inject(Fault("oom", indices=(1,)), Fault("fail", indices=(2,)), Fault("spot", indices=(3,)))
+    futures = fexec.map(_square, range(10), chunksize=2)  # indices 0 to 4, two calls each
     _, not_done = fexec.wait(futures, throw_except=False, show_progressbar=False, timeout=120)
     assert not not_done
-    assert [f.result() for f in futures[:2] + futures[4:]] == [0, 1, 16, 25]
-    for future in futures[2:4]:
-        with pytest.raises(error, match=match) as info:
-            future.result()
-        assert "array index 1" in str(info.value)
-    if fault == "oom":
-        assert OOM_REASON in str(info.value)
+    assert [f.result() for f in futures[:2] + futures[8:]] == [0, 1, 64, 81]
+    expected = {1: (WorkerOutOfMemoryError, OOM_REASON), 2: (WorkerCrashError, "exit code 1"),
+                3: (WorkerLostError, "Spot")}
+    for index, (error, match) in expected.items():
+        for future in futures[2 * index:2 * index + 2]:
+            with pytest.raises(error, match=re.escape(match)) as info:
+                future.result()
+            assert type(info.value) is error and f"array index {index} " in str(info.value)
 
 
 @pytest.mark.parametrize(("description", "error", "match"), [

@@ -20,10 +20,11 @@ HTTP endpoint the backend's boto3 client talks to (``endpoint`` of the ``aws_bat
   is SUBMITTED, PENDING once a child is RUNNABLE, then SUCCEEDED or FAILED, with the children's
   counts in ``arrayProperties.statusSummary``, as Batch documents it.
 
-Faults are injected on request for the next submitted job (:meth:`BatchRunner.inject`): an index
-that fails (exit code 1), is killed for memory (``OutOfMemoryError: Container killed due to memory
-usage``, exit code 137), or loses its Spot host (``Host EC2 (instance i-...) terminated.``), without
-its process being started; or a whole job kept RUNNABLE with a status reason.
+Faults are injected on request for the next submitted job (:meth:`BatchRunner.inject`, several at
+once on different indices): an index that fails (exit code 1), is killed for memory
+(``OutOfMemoryError: Container killed due to memory usage``, exit code 137), or loses its Spot host
+(``Host EC2 (instance i-...) terminated.``), without its process being started; or a whole job kept
+RUNNABLE with a status reason.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class BatchRunner:
         self.python = python
         self.submitted: list[dict[str, Any]] = []
         self._jobs: dict[str, _Job] = {}
-        self._faults: list[Fault] = []
+        self._faults: list[tuple[Fault, ...]] = []
         self._client: Any = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -176,10 +177,10 @@ class BatchRunner:
                 process.kill()
                 process.wait(timeout=10)
 
-    def inject(self, fault: Fault) -> None:
-        """Play ``fault`` on the next submitted job (runtime probes excepted)."""
+    def inject(self, *faults: Fault) -> None:
+        """Play ``faults`` (on different indices) on the next submitted job (runtime probes excepted)."""
         with self._lock:
-            self._faults.append(fault)
+            self._faults.append(faults)
 
     def job(self, job_id: str) -> dict[str, Any]:
         """The description of a job or array child (``id:index``), as ``DescribeJobs`` gives it."""
@@ -287,12 +288,11 @@ class BatchRunner:
         with self._lock:
             self.submitted.append(request)
             if self._faults and not job.name.startswith("lithops-probe"):
-                fault = self._faults.pop(0)
-                if fault.kind == "stuck":
-                    job.stuck = fault.reason
-                else:
+                for fault in self._faults.pop(0):
+                    if fault.kind == "stuck":
+                        job.stuck = fault.reason
                     for task in job.tasks:
-                        if (task.index or 0) in fault.indices:
+                        if fault.kind != "stuck" and (task.index or 0) in fault.indices:
                             task.fault = fault.kind
             self._jobs[job.job_id] = job
         self._wake.set()
