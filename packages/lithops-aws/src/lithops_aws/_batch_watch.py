@@ -5,8 +5,9 @@ jobs). When an array job's ``statusSummary`` counts more failed children than we
 failed children are listed (``ListJobs`` with ``arrayJobId`` and ``jobStatus=FAILED``) and
 described, and the calls of their batches that reported nothing are failed with the lithops error
 matching Batch's reason (killed for memory, Spot reclaim, attempt timeout, image pull...). A job
-that makes no progress while some of it waits RUNNABLE for longer than the grace period is
-stopped (``TerminateJob``) and its unreported calls fail with Batch's status reason.
+that waits RUNNABLE with no task running while none of the followed jobs made progress for longer
+than the grace period is stopped (``TerminateJob``) and its unreported calls fail with Batch's
+status reason.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ class BatchJobWatcher:
         self._jobs: dict[str, WatchedJob] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        #: When one of the followed jobs last ran a task or changed: a job waits RUNNABLE behind the
+        #: others (``env_max_cpus``) without being stuck.
+        self._activity = time.monotonic()
 
     def watch(self, item: WatchedJob) -> None:
         """Follow ``item`` until it ends."""
@@ -176,39 +180,52 @@ class BatchJobWatcher:
         for ids in _chunks(list(items)):
             for description in self.client.describe_jobs(jobs=ids).get("jobs", []):
                 found[str(description["jobId"])] = description
+        waiting: list[tuple[WatchedJob, Mapping[str, Any]]] = []
         for job_id, item in items.items():
             description = found.get(job_id)
-            if description is None or self._follow(item, description):
+            state = "done" if description is None else self._follow(item, description)
+            if state == "done":
+                with self._lock:
+                    self._jobs.pop(item.job.job_key, None)
+            elif state == "waiting" and description is not None:
+                waiting.append((item, description))
+        # Decided once every job was seen: a job waits RUNNABLE behind the others (env_max_cpus)
+        # without being stuck while any of them runs or moves.
+        now = time.monotonic()
+        for item, description in waiting:
+            if now - max(item.progress_at, self._activity) > self.runnable_timeout:
+                self._give_up(item, description)
                 with self._lock:
                     self._jobs.pop(item.job.job_key, None)
 
-    def _follow(self, item: WatchedJob, description: Mapping[str, Any]) -> bool:
-        """Handle one job's state; ``True`` once it needs no more watching."""
+    def _follow(self, item: WatchedJob, description: Mapping[str, Any]) -> str:
+        """Handle one job's failed indices; returns ``done``, ``waiting`` (nothing of it runs: it may
+        be stuck) or ``active``."""
         status = str(description.get("status") or "")
         if item.size:
             summary = {k: int(v) for k, v in
                        ((description.get("arrayProperties") or {}).get("statusSummary") or {}).items()}
             if summary.get("FAILED", 0) > len(item.handled):
                 self._fail_children(item)
-            waiting = sum(summary.get(s, 0) for s in WAITING)
+            pending = sum(summary.get(s, 0) for s in WAITING)
             active = sum(summary.get(s, 0) for s in ACTIVE)
             progress = tuple(sorted(summary.items()))
-            stuck_waiting = (waiting > 0 and active == 0) or (not summary and status in WAITING)
+            waiting = (pending > 0 and active == 0) or (not summary and status in WAITING)
         else:
             if status == "FAILED" and 0 not in item.handled:
                 item.handled.add(0)
                 self._fail_index(item, 0, description)
             progress = ((status, 1),)
-            stuck_waiting = status in WAITING
+            waiting = status in WAITING
         if status in DONE:
-            return True
+            return "done"
         now = time.monotonic()
-        if progress != item.progress:
+        moved = progress != item.progress
+        if moved:
             item.progress, item.progress_at = progress, now
-        if stuck_waiting and now - item.progress_at > self.runnable_timeout:
-            self._give_up(item, description)
-            return True
-        return False
+        if moved or not waiting:
+            self._activity = now
+        return "waiting" if waiting else "active"
 
     def _fail_children(self, item: WatchedJob) -> None:
         pages = self.client.get_paginator("list_jobs").paginate(arrayJobId=item.job_id, jobStatus="FAILED")

@@ -191,6 +191,19 @@ def test_a_job_stuck_runnable_fails_with_the_status_reason(batch_config: Config,
     assert runner.job(job_id)["status"] == "FAILED"  # terminated, not left waiting
 
 
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_job_queued_behind_running_jobs_is_not_stuck(batch_config: Config, runner: BatchRunner) -> None:
+    with lithops.FunctionExecutor(config=batch_config(runnable_timeout=1.0)) as executor:
+        busy = executor.map(_sleep, [3.0] * runner.max_parallel, chunksize=1)  # every slot of the runner
+        queued = executor.map(_square, [1, 2], chunksize=1)  # RUNNABLE for longer than runnable_timeout
+        assert executor.get_result(queued, timeout=120) == [1, 4]
+        assert executor.get_result(busy, timeout=120) == [3.0] * runner.max_parallel
+
+
 @pytest.mark.parametrize(("options", "match"), [
     ({"runtime_cpu": 0.25, "runtime_memory": 4096}, r"0\.25 vCPU use 512, 1024, 2048.*runtime_cpu 0\.5 or 1 or 2"),
     ({"runtime_cpu": 3, "runtime_memory": 8192}, "not a Fargate vCPU value"),
