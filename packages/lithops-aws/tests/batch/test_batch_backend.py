@@ -279,6 +279,12 @@ def test_clean_all_deletes_what_the_backend_created(batch_config: Config, moto_s
     name = backend.environment_name
     batch = boto3_client(moto_server, "batch")
     assert batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
+    image = config["aws_batch"]["runtime"]
+    assert [entry[0] for entry in backend.list_runtimes()].count(image) == 1
+    backend.delete_runtime(image, None)  # its job definition and record
+    assert image not in [entry[0] for entry in backend.list_runtimes()]
+    definitions = batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    assert image not in [d["containerProperties"]["image"] for d in definitions]
     backend.clean(all=True)
     assert not batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
     assert not batch.describe_job_queues(jobQueues=[f"{name}-queue"])["jobQueues"]
