@@ -82,6 +82,11 @@ class LithopsAdapter:
         self._config = config
         self._executor_kwargs = executor_kwargs
 
+    @property
+    def config(self) -> JSONDict | None:
+        """The target's own ``config=`` (``None``: lithops' defaults)."""
+        return self._config
+
     def load(self) -> None:
         _library("lithops")
 

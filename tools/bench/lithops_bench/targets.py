@@ -16,7 +16,8 @@ from pathlib import Path
 from .api import JSONDict
 from .venvs import ensure_venv
 
-LITHOPS38_REQUIREMENTS = ("lithops==3.8.0",)
+# redis: lithops 3.8.0's multiprocessing needs it and does not depend on it (the MP workload)
+LITHOPS38_REQUIREMENTS = ("lithops==3.8.0", "redis>=4,<6")
 #: lithops 3.8.0 is skipped above this many calls per variant (v1 takes ~7 s per 1000 calls, v2
 #: ~125 s): ``--no-call-limits`` lifts it.
 LITHOPS38_MAX_CALLS = 1000

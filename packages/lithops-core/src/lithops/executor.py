@@ -22,6 +22,7 @@ from lithops.invoker import Invoker
 from lithops.job import auto_chunksize, batch_call_data, bind_iterdata, make_batches, wants_obj
 from lithops.lease import ExecutorLease, held, live_executors
 from lithops.monitor import StorageMonitor, StorageRef
+from lithops.released import ReleasedJob
 from lithops.serialize import FunctionPackage, package_function, pickle_function
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
 from lithops.storage import Storage
@@ -161,6 +162,7 @@ class FunctionExecutor:
         self._job_counter = 0
         self._flags = _CallFlags()
         self._job_futures: dict[str, list[ResponseFuture]] = {}  # the futures of each job, by job key
+        self._released: list[ReleasedJob] = []  # jobs read and cleaned: their timeline only
         # Object keys of the calls of jobs with an ``obj`` parameter (obj_reduce_by_key groups by them).
         self._obj_keys: dict[tuple[str, str], str] = {}
         self._last_call = ""
@@ -631,16 +633,33 @@ class FunctionExecutor:
             cleanable = [f for f in futures if f.job_key in read] if explicit else futures
             if cleanable:
                 self.clean(cleanable, clean_cloudobjects=False)
+            self._release(read)
         if isinstance(fs, ResponseFuture):
             return results[0]
         if len(results) == 1 and self._last_call not in ("map",):
             return results[0]
         return results
 
+    def _release(self, job_keys: set[str]) -> None:
+        """Drop the futures of jobs read and cleaned from ``self.futures``, keeping their timeline
+        (see :mod:`lithops.released`); the program's own references keep them alive."""
+        released = [key for key in job_keys if self._job_futures.get(key)]
+        if not released:
+            return
+        for key in released:
+            self._released.append(ReleasedJob(self._job_futures.pop(key)))
+        gone = set(released)
+        self.futures[:] = [f for f in self.futures if f.job_key not in gone]
+
+    def _all_calls(self) -> list[ResponseFuture]:
+        """The futures of every job, those of released jobs rebuilt from their timeline."""
+        rebuilt = [future for job in self._released for future in job.futures()]
+        return rebuilt + list(self.futures)
+
     def job_summary(self, cloud_objects_n: int = 0) -> dict[str, Any]:
         """Counts and timings per job of this executor."""
         jobs: dict[str, dict[str, Any]] = {}
-        for future in self.futures:
+        for future in self._all_calls():
             job = jobs.setdefault(future.job_id, {"calls": 0, "done": 0, "failed": 0, "exec_time": 0.0})
             job["calls"] += 1
             if future.ready:
@@ -656,7 +675,7 @@ class FunctionExecutor:
         """Write a timeline and a histogram PNG of the calls' stats (needs lithops-core[plotting])."""
         from lithops.plots import create_execution_histogram, create_timeline
 
-        futures = list(self.futures if fs is None else fs)
+        futures = self._all_calls() if fs is None else list(fs)
         dst = dst or os.path.join(os.getcwd(), f"lithops-{self.executor_id}")
         return [create_timeline(futures, dst, figsize), create_execution_histogram(futures, dst, figsize)]
 

@@ -312,12 +312,37 @@ def blocking_pop(redis_client: Any, key: str, block: bool = True, timeout: float
             return popped
 
 
-def _blpop(redis_client: Any, key: str, seconds: float) -> bytes | None:
-    pool = redis_client.connection_pool
+class _HeldConnection(threading.local):
+    """Each thread's connection for blocking pops, kept out of the pool between pops: a queue
+    consumer pays one round trip per ``get`` and no pool checkout. A forked child or another
+    pool takes a new one."""
+
+    pool: Any = None
+    pid: int = -1
+    connection: Any = None
+
+
+_held = _HeldConnection()
+
+
+def _blocking_connection(pool: Any) -> Any:
+    if _held.pool is pool and _held.pid == os.getpid() and _held.connection is not None:
+        return _held.connection
     try:
         connection = pool.get_connection()
     except TypeError:  # redis-py < 5.3 wants the command name
         connection = pool.get_connection("BLPOP")
+    if _held.pool is not None and _held.pid == os.getpid() and _held.connection is not None:
+        try:
+            _held.pool.release(_held.connection)  # this thread's previous pool gets it back
+        except Exception:
+            pass
+    _held.pool, _held.pid, _held.connection = pool, os.getpid(), connection
+    return connection
+
+
+def _blpop(redis_client: Any, key: str, seconds: float) -> bytes | None:
+    connection = _blocking_connection(redis_client.connection_pool)
     try:
         connection.send_command("BLPOP", key, seconds)
         if not connection.can_read(timeout=seconds + BLOCKING_MARGIN):
@@ -325,8 +350,12 @@ def _blpop(redis_client: Any, key: str, seconds: float) -> bytes | None:
             raise _unavailable(connection.host, connection.port, _Deadline(round(seconds + BLOCKING_MARGIN, 3)),
                                during_command=True)
         popped = connection.read_response()
-    finally:
-        pool.release(connection)
+    except BaseException:
+        # Whatever happened (a dead server, an interrupted wait), the next pop starts afresh.
+        _held.connection = None
+        connection.disconnect()
+        redis_client.connection_pool.release(connection)
+        raise
     return None if popped is None else bytes(popped[1])
 
 
