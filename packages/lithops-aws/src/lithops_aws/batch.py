@@ -64,11 +64,17 @@ from lithops.spi import (
     status_key,
     store_job_payload,
 )
-from lithops.worker import JOB_PAYLOAD_ENV, WORKER_ENV, WorkerEnvironment, failed_call_status, write_report
+from lithops.worker import (
+    JOB_PAYLOAD_ENV,
+    PROBE_ENV,
+    WORKER_ENV,
+    WorkerEnvironment,
+    failed_call_status,
+    write_report,
+)
 
 from lithops_aws._batch_resources import ENV_TYPES, FARGATE_TYPES, resource_name, resource_requirements
 from lithops_aws._batch_watch import DONE, BatchJobWatcher, WatchedJob, index_error
-from lithops_aws.batch_probe import PROBE_ENV
 from lithops_aws.config import (
     ACCESS_KEY_ID,
     ACCOUNT_ID,
@@ -423,7 +429,7 @@ class BatchBackend:
         logger.info("Probing runtime image %s with a one-task AWS Batch job", image)
         job = self._submit(jobName=resource_name("lithops-probe", image)[:128], jobQueue=queue,
                            jobDefinition=definition, tags=dict([OWNER_TAG]),
-                           containerOverrides={"command": ["python", "-m", "lithops_aws.batch_probe"],
+                           containerOverrides={"command": ["python", "-m", "lithops.worker", "probe"],
                                                "environment": [{"name": PROBE_ENV, "value": json.dumps(request)}]})
         try:
             self._wait_for_probe(job, image, memory)

@@ -70,14 +70,20 @@ from lithops.spi import (
     status_key,
     store_job_payload,
 )
-from lithops.worker import JOB_PAYLOAD_ENV, WORKER_ENV, WorkerEnvironment, failed_call_status, write_report
+from lithops.worker import (
+    JOB_PAYLOAD_ENV,
+    PROBE_ENV,
+    WORKER_ENV,
+    WorkerEnvironment,
+    failed_call_status,
+    write_report,
+)
 
 from lithops_ibm._ce_client import CodeEngineClient, ce_endpoint
 from lithops_ibm._ce_resources import memory_limit, resource_name
 from lithops_ibm.config import IAM_API_KEY, IAM_ENDPOINT, REGION, RESOURCE_GROUP_ID
 from lithops_ibm.cos import CREDENTIAL_ENV, PRIVATE_ENDPOINT_ENV
 from lithops_ibm.iam import IamTokenSource
-from lithops_ibm.probe import PROBE_ENV
 
 __all__ = ["CE_OPTIONS", "CodeEngineBackend"]
 
@@ -314,7 +320,7 @@ class CodeEngineBackend:
         request = {"storage": {"backend": self.context.storage_backend, "bucket": self.context.bucket,
                                "config": dict(self.context.storage_public_config)}, "key": key}
         run = self.client.call("create_job_run", project_id=project, job_name=job_name, scale_array_spec="0",
-                               run_commands=["python", "-m", "lithops_ibm.probe"],
+                               run_commands=["python", "-m", "lithops.worker", "probe"],
                                run_env_variables=[{"type": "literal", "name": PROBE_ENV, "value": json.dumps(request)}])
         try:
             self._wait_for_probe(project, str(run["name"]), image)

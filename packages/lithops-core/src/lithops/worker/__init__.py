@@ -34,10 +34,12 @@ from lithops.worker.isolation import (
 )
 from lithops.worker.marker import WORKER_ENV, in_worker_process, mark_worker_process
 from lithops.worker.payload import handle_payload
+from lithops.worker.probe import PROBE_ENV, write_probe_record
 
 __all__ = [
     "INDEX_ENVS",
     "JOB_PAYLOAD_ENV",
+    "PROBE_ENV",
     "WORKER_ENV",
     "WorkerEnvironment",
     "describe_exit",
@@ -56,5 +58,6 @@ __all__ = [
     "run_batch_isolated",
     "run_job_index",
     "unreported_calls",
+    "write_probe_record",
     "write_report",
 ]

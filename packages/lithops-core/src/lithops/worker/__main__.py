@@ -1,4 +1,5 @@
-"""``python -m lithops.worker run-job``: the command of a batch-system task (see ``array_job``)."""
+"""``python -m lithops.worker run-job``: the command of a batch-system task (see ``array_job``);
+``python -m lithops.worker probe``: a runtime's version record (see ``probe``)."""
 
 import sys
 

@@ -112,7 +112,8 @@ def run_job_index(reference: str | None = None, index: int | None = None, isolat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lithops.worker run-job [--payload REF] [--index N] [--tasks T] [--no-isolate]``."""
+    """``python -m lithops.worker run-job [--payload REF] [--index N] [--tasks T] [--no-isolate]``, or
+    ``python -m lithops.worker probe`` (see :mod:`lithops.worker.probe`)."""
     from lithops.worker.marker import mark_worker_process
 
     parser = argparse.ArgumentParser(prog="python -m lithops.worker",
@@ -126,7 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="tasks sharing the job: run every TASKS-th batch from the index (default: one batch)")
     run_job.add_argument("--no-isolate", action="store_true", help="run calls in this process (no fork)")
     run_job.add_argument("--log-level", default="INFO")
+    commands.add_parser("probe", help="write this runtime's Python and lithops versions where $LITHOPS_PROBE says")
     args = parser.parse_args(argv)
+    if args.command == "probe":
+        from lithops.worker.probe import write_probe_record
+
+        write_probe_record()
+        return 0
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     mark_worker_process()
