@@ -62,3 +62,30 @@ def test_a_worker_removes_its_folder_when_it_exits(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     root = Path(out.stdout.strip())
     assert root.parent == tmp_path and not root.exists()
+
+
+def test_threads_installing_the_same_set_at_once(cache: ModuleCache) -> None:
+    # A runtime serving invocations in threads (functions-framework) installs a job's modules from
+    # several threads at the same moment.
+    import threading
+
+    files = {f"threaded_pkg/mod_{i}.py": b"X = 1\n" * 2000 for i in range(50)}
+    files["threaded_pkg/__init__.py"] = b""
+    start = threading.Barrier(16)
+    keys: list[str] = []
+    errors: list[BaseException] = []
+
+    def install() -> None:
+        start.wait(timeout=30)
+        try:
+            keys.append(cache.install(files))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=install) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and len(set(keys)) == 1 and len(keys) == 16
+    assert not [p for p in cache.root.rglob("*.tmp")]

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -64,6 +65,9 @@ class ModuleCache:
         self._sets: OrderedDict[str, Path] = OrderedDict()
         self._on_evict = on_evict
         self._cleaned = False
+        # Runtimes that serve invocations in threads (functions-framework, a Functions host) share
+        # one cache: a set is installed by one thread at a time.
+        self._lock = threading.RLock()
 
     def _first_use(self) -> None:
         if not self._cleaned:
@@ -79,6 +83,10 @@ class ModuleCache:
     def install(self, modules: Mapping[str, bytes]) -> str:
         """Write ``modules`` (relative path -> source) unless already there, put them first on
         ``sys.path`` and forget other versions of them already imported; returns the set's key."""
+        with self._lock:
+            return self._install(modules)
+
+    def _install(self, modules: Mapping[str, bytes]) -> str:
         self._first_use()
         digest = hashlib.sha256()
         for rel_path in sorted(modules):
@@ -91,7 +99,7 @@ class ModuleCache:
             for rel_path, source in modules.items():
                 path = target / rel_path
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
+                tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
                 tmp.write_bytes(source)
                 os.replace(tmp, path)
             self._sets[key] = target
