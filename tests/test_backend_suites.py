@@ -20,11 +20,7 @@ SUITES = {"compute": ("ApiSuite", "ComputeBackendSuite"), "storage": ("StorageBa
 GROUPS = {"compute": "lithops.compute_backends", "storage": "lithops.storage_backends"}
 #: Backends known not to pass a suite yet, with the reason. Strict: once they do, the test fails
 #: until the entry is removed here.
-PENDING: dict[str, str] = {
-    "azure_functions": "lithops-azure does not subclass ComputeBackendSuite yet (needs a throttling answer in its"
-                       " stand-in host)",
-    "azure_containers": "lithops-azure does not subclass ComputeBackendSuite yet",
-}
+PENDING: dict[str, str] = {}
 
 
 def _backends() -> list[tuple[Path, str, str]]:
