@@ -243,7 +243,7 @@ class FunctionsHost:
             for worker in list(app.workers):  # as the host does on shutdown: workers end at once
                 worker.kill()
             for thread in app.threads:
-                thread.join(30)
+                thread.join(5)  # daemon threads: a slot stuck in a retry is left behind
 
     def _load(self, resource_id: str) -> None:
         site = next((s for s in self.fake.state.sites() if s["id"].lower() == resource_id), None)
