@@ -320,6 +320,7 @@ class _HeldConnection(threading.local):
     pool: Any = None
     pid: int = -1
     connection: Any = None
+    packed: dict[tuple[str, float], Any] | None = None  # BLPOP commands already encoded
 
 
 _held = _HeldConnection()
@@ -337,14 +338,19 @@ def _blocking_connection(pool: Any) -> Any:
             _held.pool.release(_held.connection)  # this thread's previous pool gets it back
         except Exception:
             pass
-    _held.pool, _held.pid, _held.connection = pool, os.getpid(), connection
+    _held.pool, _held.pid, _held.connection, _held.packed = pool, os.getpid(), connection, None
     return connection
 
 
 def _blpop(redis_client: Any, key: str, seconds: float) -> bytes | None:
     connection = _blocking_connection(redis_client.connection_pool)
+    packed = _held.packed.get((key, seconds)) if _held.packed is not None else None
+    if packed is None:
+        if _held.packed is None or len(_held.packed) > 64:
+            _held.packed = {}
+        packed = _held.packed[(key, seconds)] = connection.pack_command("BLPOP", key, seconds)
     try:
-        connection.send_command("BLPOP", key, seconds)
+        connection.send_packed_command(packed)
         if not connection.can_read(timeout=seconds + BLOCKING_MARGIN):
             connection.disconnect()  # the answer may still come: this connection is done
             raise _unavailable(connection.host, connection.port, _Deadline(round(seconds + BLOCKING_MARGIN, 3)),
