@@ -78,7 +78,10 @@ def test_array_indices_run_with_the_job_environment_and_secrets(fake: CodeEngine
 def test_failures_are_reported_per_index_with_reasons(fake: CodeEngineFake, iam: IamTokenServer) -> None:
     client = _client(fake, iam)
     project = client.create_project(name="p2").get_result()["id"]
-    code = "import os, sys, time; i = int(os.environ['JOB_INDEX']); b = bytearray((300 << 20) * (i == 1)); sys.exit(3 * (i == 2))"
+    # Index 1 holds 300 MiB of written (resident) memory until the fake's memory watch kills it:
+    # an index that exited at once could finish between two watches.
+    code = ("import os, sys, time; i = int(os.environ['JOB_INDEX']); b = b'x' * ((300 << 20) * (i == 1));"
+            " time.sleep(60 * (i == 1)); sys.exit(3 * (i == 2))")
     client.create_job(project_id=project, name="mixed", image_reference=IMAGE, run_commands=["python", "-c", code],
                       scale_memory_limit="250M", scale_retry_limit=1)
     name = client.create_job_run(project_id=project, job_name="mixed", scale_array_spec="0-2").get_result()["name"]
