@@ -39,16 +39,16 @@ def _imports(source: str, type_checking: bool = True) -> list[str]:
 
 def test_imports_are_found_wherever_they_are() -> None:
     source = """
-import lithops.keys
+import lithops._keys
 from lithops.worker import handler
 def f():
-    from lithops import status
+    from lithops import _status as status
 if TYPE_CHECKING:
-    from lithops.executor import FunctionExecutor
+    from lithops._executor import FunctionExecutor
 """
     found = _imports(source)
-    assert {"lithops.keys", "lithops.worker.handler", "lithops.status", "lithops.executor.FunctionExecutor"} <= set(found)
-    assert "lithops.executor.FunctionExecutor" not in _imports(source, type_checking=False)
+    assert {"lithops._keys", "lithops.worker.handler", "lithops._status", "lithops._executor.FunctionExecutor"} <= set(found)
+    assert "lithops._executor.FunctionExecutor" not in _imports(source, type_checking=False)
     checker = _checker()
     modules = checker.core_modules()
     assert checker.core_targets("lithops.worker.handler", modules) == ["lithops.worker.handler"]
@@ -62,7 +62,7 @@ def test_a_private_import_and_a_cycle_are_reported(tmp_path: Path) -> None:
     assert checker.cycles({"a": {"b"}, "b": set()}) == []
     provider = tmp_path / "packages" / "lithops-fake" / "src" / "lithops_fake"
     provider.mkdir(parents=True)
-    (provider / "__init__.py").write_text("from lithops.spi import CallBatch\nfrom lithops.keys import status_key\n")
+    (provider / "__init__.py").write_text("from lithops.spi import CallBatch\nfrom lithops._keys import status_key\n")
     checker.ROOT = tmp_path
     problems = checker.provider_violations()
-    assert len(problems) == 1 and "lithops_fake/__init__.py:2: imports lithops.keys" in problems[0]
+    assert len(problems) == 1 and "lithops_fake/__init__.py:2: imports lithops._keys" in problems[0]

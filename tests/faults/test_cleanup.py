@@ -15,7 +15,7 @@ from typing import Any
 import lithops
 import pytest
 import yaml
-from lithops import keys
+from lithops import _keys as keys
 from lithops.storage import Storage
 
 

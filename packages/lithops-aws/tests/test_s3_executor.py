@@ -7,7 +7,7 @@ from typing import Any
 
 import lithops
 import pytest
-from lithops.partitioner import ObjectPart, partition_iterdata
+from lithops._partitioner import ObjectPart, partition_iterdata
 from lithops.storage import Storage
 from lithops.storage.cloud_proxy import CloudOS
 from lithops_testkit.emulators.moto import S3Server

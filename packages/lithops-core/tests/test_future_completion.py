@@ -10,8 +10,8 @@ from pathlib import Path
 
 import lithops.future
 import pytest
+from lithops._status import pack_exception
 from lithops.future import ResponseFuture
-from lithops.status import pack_exception
 
 
 def _ok() -> dict[str, object]:

@@ -11,7 +11,7 @@ from typing import Any
 import lithops
 import pytest
 from fake_faas import LOSE, MISMATCH, REFUSE, THROTTLE, FakeFaasBackend, Script, registered
-from lithops import invoker
+from lithops import _invoker as invoker
 from lithops.errors import InvocationError, RuntimeMismatchError, WorkerLostError
 
 DEADLINE = 120.0

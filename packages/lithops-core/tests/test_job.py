@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lithops._job import auto_chunksize, bind_iterdata, split_batches
+from lithops._serialize import package_function
 from lithops.errors import IterdataError, SerializationError
-from lithops.job import auto_chunksize, bind_iterdata, split_batches
-from lithops.serialize import package_function
 
 
 def f(x: int, y: int = 2) -> int:

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from lithops import keys
+from lithops import _keys as keys
+from lithops._monitor import StorageMonitor
+from lithops._status import encode_status
 from lithops.errors import WorkerLostError
 from lithops.future import ResponseFuture
-from lithops.monitor import StorageMonitor
-from lithops.status import encode_status
 from lithops.storage import Storage
 
 JOB = "exec-M000"

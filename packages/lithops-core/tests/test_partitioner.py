@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from lithops._partitioner import LOOKAHEAD, ObjectPart, PartitionedObject, partition_iterdata
 from lithops.errors import IterdataError, StorageNoSuchKeyError
-from lithops.partitioner import LOOKAHEAD, ObjectPart, PartitionedObject, partition_iterdata
 from lithops.storage import CloudObject, Storage
 
 # Objects whose lines straddle every boundary: empty lines, lines longer than most chunk sizes,
@@ -398,7 +398,7 @@ def test_http_urls(http_base: str, storage: Storage, chunk_size: int) -> None:
 def test_http_without_range_support_is_one_part(http_base_without_ranges: str, storage: Storage,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     url = f"{http_base_without_ranges}/lines/mixed.txt"
-    with caplog.at_level(logging.WARNING, logger="lithops.partitioner"):
+    with caplog.at_level(logging.WARNING, logger="lithops._partitioner"):
         parts = partition_iterdata([{"obj": url}], storage=storage, obj_chunk_size=10,
                                    obj_chunk_number=None, obj_newline="\n")
     assert len(parts) == 1

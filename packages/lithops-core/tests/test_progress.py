@@ -14,9 +14,9 @@ from pathlib import Path
 
 import lithops
 import pytest
-from lithops import progress
+from lithops import _progress as progress
+from lithops._progress import progress_enabled, render, wait_with_progress
 from lithops.future import ResponseFuture
-from lithops.progress import progress_enabled, render, wait_with_progress
 
 
 class FakeTerminal(io.StringIO):

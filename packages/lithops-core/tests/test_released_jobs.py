@@ -9,8 +9,8 @@ from pathlib import Path
 
 import lithops
 import pytest
+from lithops._released import ReleasedJob
 from lithops.errors import LithopsError
-from lithops.released import ReleasedJob
 
 
 def _double(x: int) -> int:

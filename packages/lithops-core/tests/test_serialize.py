@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from lithops.serialize import FunctionPackage, package_function
+from lithops._serialize import FunctionPackage, package_function
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lithops import keys
+from lithops import _keys as keys
+from lithops._job import make_batches
+from lithops._serialize import package_function
+from lithops._status import decode_status, unpack_exception
 from lithops.errors import FunctionTimeoutError, WorkerCrashError, WorkerOutOfMemoryError
-from lithops.job import make_batches
-from lithops.serialize import package_function
 from lithops.spi import CallBatch, ComputeContext, JobSpec, job_key, store_job_payload
-from lithops.status import decode_status, unpack_exception
 from lithops.storage import Storage
 from lithops.worker import (
     WORKER_ENV,

@@ -11,10 +11,10 @@ from typing import Any
 
 import lithops
 import pytest
-from lithops import keys
-from lithops.job import make_batches
-from lithops.serialize import package_function
-from lithops.status import decode_status
+from lithops import _keys as keys
+from lithops._job import make_batches
+from lithops._serialize import package_function
+from lithops._status import decode_status
 from lithops.storage import Storage
 from lithops.worker import handle_payload
 from lithops.worker import logs as worker_logs

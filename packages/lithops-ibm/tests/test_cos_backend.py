@@ -12,9 +12,9 @@ import lithops
 import pytest
 from ibm_stand_ins import API_KEY
 from lithops import registry
+from lithops._partitioner import ObjectPart, partition_iterdata
 from lithops.config import default_config, extract_storage_config, public_section, redacted
 from lithops.errors import ConfigError, StorageNoSuchBucketError
-from lithops.partitioner import ObjectPart, partition_iterdata
 from lithops.storage import Storage
 from lithops.storage.cloud_proxy import CloudOS
 from lithops_ibm.cos import IBMCOSStorageBackend

@@ -192,11 +192,11 @@ def _sleep(seconds: float) -> float:
 def test_storage_stopped_mid_job_ends_in_an_error(arm: ManagementFake, functions_host: FunctionsHost,
                                                    tmp_path_factory: pytest.TempPathFactory,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import lithops.invoker
+    import lithops._invoker
     from lithops_testkit.emulators.azurite import run_azurite
 
     # Calls are given up this long after their timeout (60 s by default): shorter, to keep the test short.
-    monkeypatch.setattr(lithops.invoker, "LOST_GRACE", 5.0)
+    monkeypatch.setattr(lithops._invoker, "LOST_GRACE", 5.0)
 
     with run_azurite(tmp_path_factory.mktemp("azurite-stopped")) as azurite:
         # Another memory: another function app than the session's (same account name in both Azurites).

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from lithops._keys import JOBS_PREFIX, RUNTIMES_PREFIX
 from lithops.config import DEFAULT_BACKEND_BY_MODE
-from lithops.keys import JOBS_PREFIX, RUNTIMES_PREFIX
 from lithops.worker.marker import WORKER_ENV
 
 LOGGER_LEVEL = "info"

@@ -7,7 +7,7 @@ Consumers call ``result``/``exception``/``add_done_callback`` (or Lithops' ``res
 ``set_exception`` of ``concurrent.futures.Future``.
 
 This module imports nothing above it: a future that came back from a worker is completed by its
-:class:`ResultSource` (``lithops.monitor.StorageRef``, which unpickling brings along).
+:class:`ResultSource` (``lithops._monitor.StorageRef``, which unpickling brings along).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from lithops import keys
+from lithops import _keys as keys
+from lithops._status import unpack_exception
 from lithops.errors import SerializationError
-from lithops.status import unpack_exception
 
 _Future = concurrent.futures.Future
 #: ``_value`` of a future whose call has not finished (or that was cancelled before invocation).
@@ -73,7 +73,7 @@ class CallableBool:
 
 class ResultSource(Protocol):
     """Where a future that came back from a worker (a *detached* future: nobody in this process
-    invoked it) reads its status and output. ``lithops.monitor.StorageRef`` implements it."""
+    invoked it) reads its status and output. ``lithops._monitor.StorageRef`` implements it."""
 
     def watch(self, futures: list[ResponseFuture]) -> None:
         """Complete ``futures`` when their statuses appear."""

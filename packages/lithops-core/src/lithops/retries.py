@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from lithops.executor import FunctionExecutor
+from lithops._executor import FunctionExecutor
 from lithops.future import CallableBool, ResponseFuture
 from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, wait
 
@@ -119,7 +119,7 @@ class RetryingFunctionExecutor:
             exclude_modules: Sequence[str] | None = [], retries: int | None = None) -> list[RetryingFuture]:
         """Like ``FunctionExecutor.map``; each call is retried up to ``retries`` times
         (default: ``retries`` in the ``lithops`` config section)."""
-        from lithops.job import as_iterdata_list
+        from lithops._job import as_iterdata_list
 
         retries = int(self.config["lithops"].get("retries") or 0) if retries is None else retries
         map_kwargs: dict[str, Any] = dict(

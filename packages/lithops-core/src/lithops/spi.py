@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
-from lithops.declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
-from lithops.keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key, status_key
-from lithops.private_dir import private_dir
-from lithops.streams import PullStream
+from lithops._declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
+from lithops._keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key, status_key
+from lithops._private_dir import private_dir
+from lithops._streams import PullStream
 
 __all__ = [
     "CLIENT_TIMEOUT_OPTIONS",
@@ -376,4 +376,4 @@ def store_batch_payload(context: ComputeContext, batch: CallBatch) -> dict[str, 
 
 
 # Last: the S3-protocol base class builds on the names above.
-from lithops.s3_protocol import S3_TUNING_OPTIONS, S3ProtocolStorageBackend  # noqa: E402
+from lithops._s3_protocol import S3_TUNING_OPTIONS, S3ProtocolStorageBackend  # noqa: E402

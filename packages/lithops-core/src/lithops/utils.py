@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from lithops import constants
-from lithops.executor import FuturesList
-from lithops.log_setup import setup_lithops_logger
+from lithops._executor import FuturesList
+from lithops._log_setup import setup_lithops_logger
 
 __all__ = [
     "CURRENT_PY_VERSION", "FuturesList", "get_default_backend", "get_mode", "is_linux_system",

@@ -60,7 +60,7 @@ def wait(
     if return_when != ALWAYS and futures:
         mode = concurrent.futures.FIRST_COMPLETED if return_when == ANY_COMPLETED else concurrent.futures.ALL_COMPLETED
         if show_progressbar and return_when == ALL_COMPLETED:
-            from lithops.progress import wait_with_progress
+            from lithops._progress import wait_with_progress
 
             wait_with_progress(futures, timeout)
         else:

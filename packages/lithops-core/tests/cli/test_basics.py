@@ -87,7 +87,7 @@ def test_completion_command(cli: Callable[..., Result], shell: str, marker: str)
 
 def test_cli_import_is_light() -> None:
     """`lithops --help` and completion must not pay for the executor or any backend."""
-    code = ("import sys, lithops.cli; heavy = [m for m in ('lithops.executor', 'lithops.storage', 'cloudpickle',"
+    code = ("import sys, lithops.cli; heavy = [m for m in ('lithops._executor', 'lithops.storage', 'cloudpickle',"
             " 'lithops_localhost', 'yaml') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
-from lithops import keys
+from lithops import _keys as keys
 from lithops.storage import Storage
 
 

@@ -28,7 +28,7 @@ from lithops_multiprocessing import _process, _runtime
 from lithops_multiprocessing._redis import Namespace
 
 if TYPE_CHECKING:
-    from lithops.executor import FunctionExecutor
+    from lithops import FunctionExecutor
     from lithops.future import ResponseFuture
 
 logger = logging.getLogger("lithops.multiprocessing")

@@ -31,7 +31,7 @@ from lithops_multiprocessing._redis import (
 )
 
 if TYPE_CHECKING:
-    from lithops.executor import FunctionExecutor
+    from lithops import FunctionExecutor
 
 logger = logging.getLogger("lithops.multiprocessing")
 
@@ -98,9 +98,9 @@ class Runtime:
 
     def new_executor(self, workers: int | None = None) -> FunctionExecutor:
         """A new executor on the configured backend running up to ``workers`` calls at once."""
-        from lithops.executor import FunctionExecutor
+        from lithops import FunctionExecutor
 
-        _register_exit_handler()  # after lithops.executor's, so it runs before executors close
+        _register_exit_handler()  # after the executor module's, so it runs before executors close
         if not self.local_workers:
             # The shared executor is made first and kept: backends that share one connection
             # between executors (Ray) keep it open while pools come and go.
@@ -141,7 +141,7 @@ class Runtime:
         executor.close(wait_for_pending=False)
 
     def _shared_executor(self) -> FunctionExecutor:
-        from lithops.executor import FunctionExecutor
+        from lithops import FunctionExecutor
 
         with _lock:
             if self._shared is None:
@@ -351,7 +351,7 @@ def add_exit_hook(hook: Callable[[], None]) -> None:
 
 def _register_exit_handler() -> None:
     global _exit_registered
-    import lithops.executor  # noqa: F401  - registers its own atexit handler first
+    import lithops.executors  # noqa: F401  - the executor module registers its own atexit handler first
 
     with _lock:
         if not _exit_registered:

@@ -32,9 +32,9 @@ def clean(config_file: str | None, backend: str | None, storage: str | None, cle
     The data of executors still running in other processes (their lease in storage is fresh) is
     left alone unless --force is given.
     """
-    from lithops import keys
+    from lithops import _keys as keys
+    from lithops._lease import held, live_executors
     from lithops.errors import StorageNoSuchBucketError
-    from lithops.lease import held, live_executors
     from lithops.storage.api import CLOUDOBJECTS_PREFIX
 
     config = Selection(config_file, backend, storage).config()

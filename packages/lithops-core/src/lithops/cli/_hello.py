@@ -42,7 +42,7 @@ def hello(config_file: str | None, backend: str | None, storage: str | None) -> 
     """Run one call on the configured backend and print the worker's greeting."""
     import platform
 
-    from lithops.executor import FunctionExecutor
+    from lithops._executor import FunctionExecutor
     from lithops.version import __version__
 
     selection = Selection(config_file, backend, storage)

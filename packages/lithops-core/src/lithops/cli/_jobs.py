@@ -1,6 +1,6 @@
 """``lithops jobs``: the recent jobs whose data is in storage, with their state and counts.
 
-Jobs are read from storage (``lithops.jobs/<executor>-<job>/``, see :mod:`lithops.keys`): a job
+Jobs are read from storage (``lithops.jobs/<executor>-<job>/``, see :mod:`lithops._keys`): a job
 appears once a worker reported a call through storage or wrote a call's logs, and disappears when
 its data is cleaned (``get_result`` cleans it unless ``data_cleaner: false``, and ``lithops clean``).
 """
@@ -72,7 +72,7 @@ class JobData:
 
 def scan_jobs(store: Storage) -> dict[str, JobData]:
     """Every job under ``lithops.jobs/`` in the storage's bucket, by job key."""
-    from lithops import keys
+    from lithops import _keys as keys
     from lithops.errors import StorageNoSuchBucketError
 
     try:
@@ -108,7 +108,7 @@ def scan_jobs(store: Storage) -> dict[str, JobData]:
 
 def read_record(store: Storage, job: JobData) -> None:
     """Fill in the job's total calls and function from its ``job.json``, when it has one."""
-    from lithops import keys
+    from lithops import _keys as keys
 
     if not job.has_record:
         return
@@ -122,8 +122,8 @@ def read_record(store: Storage, job: JobData) -> None:
 
 def count_failures(store: Storage, job: JobData) -> int:
     """How many of the job's status records say the call failed (reads them)."""
-    from lithops import keys
-    from lithops.status import decode_status
+    from lithops import _keys as keys
+    from lithops._status import decode_status
 
     def failed(call_id: str) -> bool:
         data = store.storage_backend.get_object(store.bucket, keys.status_key(job.job_key, call_id))

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 def call_logs(store: Storage, job: JobData, call_id: str) -> str:
     """A call's logs: its ``logs.txt``, else the ``logs`` field of its status record."""
-    from lithops import keys
-    from lithops.status import decode_status
+    from lithops import _keys as keys
+    from lithops._status import decode_status
 
     backend = store.storage_backend
     if call_id in job.logs:

@@ -48,7 +48,7 @@ def _timeout(config: dict[str, Any], compute: ComputeBackend, timeout: float | N
 
 
 def _meta_key(config: dict[str, Any], compute: ComputeBackend, name: str, memory: int | None) -> str:
-    from lithops import keys
+    from lithops import _keys as keys
 
     return keys.runtime_meta_key(config["lithops"]["backend"], compute.get_runtime_key(name, memory))
 

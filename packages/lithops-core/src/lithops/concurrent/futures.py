@@ -75,7 +75,7 @@ class Executor(_StdExecutor):
                  initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (), *,
                  executor: Any = None, max_tasks_per_child: int | None = None,
                  thread_name_prefix: str = "", **executor_options: Any) -> None:
-        from lithops.executor import FunctionExecutor
+        from lithops._executor import FunctionExecutor
 
         if initializer is not None:
             raise NotImplementedError("initializer is not supported: lithops workers are shared and"

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from lithops._keys import RUNTIMES_PREFIX, runtime_meta_key
 from lithops.errors import RuntimeMismatchError, StorageNoSuchKeyError
-from lithops.keys import RUNTIMES_PREFIX, runtime_meta_key
 from lithops.spi import StorageBackend
 from lithops.version import __version__
 

@@ -14,7 +14,7 @@ storage.
 
 from __future__ import annotations
 
-from lithops.status import pack_exception
+from lithops._status import pack_exception
 from lithops.worker.array_job import INDEX_ENVS, JOB_PAYLOAD_ENV, job_index_from_env, run_job_index
 from lithops.worker.handler import (
     WorkerEnvironment,

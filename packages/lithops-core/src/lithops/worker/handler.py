@@ -19,11 +19,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from lithops import keys
-from lithops.serialize import FunctionPackage
+from lithops import _keys as keys
+from lithops._serialize import FunctionPackage
+from lithops._status import encode_status, pack_exception
+from lithops._transient import retry_transient
 from lithops.spi import CallBatch, CallReport
-from lithops.status import encode_status, pack_exception
-from lithops.transient import retry_transient
 from lithops.worker.logs import capture_output
 from lithops.worker.modules import ModuleCache
 from lithops.worker.process_state import ProcessState

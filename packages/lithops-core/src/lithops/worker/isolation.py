@@ -13,9 +13,9 @@ import signal
 import time
 from typing import Any
 
+from lithops._status import pack_exception
 from lithops.errors import FunctionTimeoutError, WorkerCrashError, WorkerOutOfMemoryError
 from lithops.spi import CallBatch
-from lithops.status import pack_exception
 from lithops.worker.handler import (
     ReportFn,
     WorkerEnvironment,

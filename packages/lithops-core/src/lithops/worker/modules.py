@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from lithops.private_dir import private_dir
+from lithops._private_dir import private_dir
 
 #: Module sets kept per worker process.
 MAX_MODULE_SETS = 8

@@ -31,7 +31,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without 
         " pip install 'lithops-core[joblib]'", name="joblib",
     ) from exc
 
-from lithops.executor import FunctionExecutor
+from lithops._executor import FunctionExecutor
 from lithops.future import ResponseFuture
 
 #: Arrays at least this large travel through storage, once.

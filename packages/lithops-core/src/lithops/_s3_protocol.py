@@ -22,14 +22,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, ClassVar, cast
 
-from lithops.declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
+from lithops._declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
+from lithops._streams import PullStream
 from lithops.errors import (
     StorageError,
     StorageNoSuchBucketError,
     StorageNoSuchKeyError,
     StorageUnavailableError,
 )
-from lithops.streams import PullStream
 
 __all__ = ["DELETE_BATCH", "S3_TUNING_OPTIONS", "S3ProtocolStorageBackend"]
 

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from lithops import keys
+from lithops import _keys as keys
+from lithops._monitor import StorageMonitor, stored_output_loader
 from lithops.errors import InvocationError, InvocationThrottledError, RuntimeMismatchError
 from lithops.future import ResponseFuture
-from lithops.monitor import StorageMonitor, stored_output_loader
 from lithops.spi import CallBatch, CallReport, Capability, ComputeBackend, FaasBackend, JobBackend, JobSpec
 
 logger = logging.getLogger(__name__)

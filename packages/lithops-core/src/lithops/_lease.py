@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from lithops import keys
+from lithops import _keys as keys
 
 __all__ = ["REFRESH_INTERVAL", "STALE_AFTER", "ExecutorLease", "held", "live_executors"]
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from lithops import registry
+from lithops._streams import PullStream
 from lithops.errors import IterdataError, StorageNoSuchKeyError
 from lithops.storage.cloud_object import CloudObject
-from lithops.streams import PullStream
 
 if TYPE_CHECKING:
     from lithops.storage.api import Storage

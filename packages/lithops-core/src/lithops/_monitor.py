@@ -18,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from lithops import keys
+from lithops import _keys as keys
+from lithops._status import decode_status
+from lithops._transient import retry_transient
 from lithops.errors import StorageNoSuchKeyError, WorkerLostError
 from lithops.future import ResponseFuture
-from lithops.status import decode_status
-from lithops.transient import retry_transient
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def stored_output_loader(backend: Any, bucket: str, future: ResponseFuture) -> C
     key = keys.output_key(future.job_key, future.call_id)
 
     def load() -> bytes:
-        # The only copy of the result: a storage outage is waited out (lithops.transient).
+        # The only copy of the result: a storage outage is waited out (lithops._transient).
         data: bytes = retry_transient(lambda: backend.get_object(bucket, key),
                                       f"reading the result of call {future.job_key}/{future.call_id}")
         return data

@@ -14,16 +14,17 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from lithops import constants, keys, registry
+from lithops import _keys as keys
+from lithops import constants, registry
+from lithops._invoker import Invoker
+from lithops._job import auto_chunksize, batch_call_data, bind_iterdata, make_batches, wants_obj
+from lithops._lease import ExecutorLease, held, live_executors
+from lithops._monitor import StorageMonitor, StorageRef
+from lithops._released import ReleasedJob
+from lithops._serialize import FunctionPackage, package_function, pickle_function
 from lithops.config import PUSH_MONITORING, default_config, find_config, public_section
 from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError
 from lithops.future import ResponseFuture
-from lithops.invoker import Invoker
-from lithops.job import auto_chunksize, batch_call_data, bind_iterdata, make_batches, wants_obj
-from lithops.lease import ExecutorLease, held, live_executors
-from lithops.monitor import StorageMonitor, StorageRef
-from lithops.released import ReleasedJob
-from lithops.serialize import FunctionPackage, package_function, pickle_function
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
 from lithops.storage import Storage
 from lithops.version import __version__
@@ -50,7 +51,7 @@ def _setup_logging(level: str | bool | None, lithops_cfg: Mapping[str, Any]) -> 
     if level is False or level is None:
         return
     if lithops_cfg.get("log_format") or lithops_cfg.get("log_stream") or lithops_cfg.get("log_filename"):
-        from lithops.log_setup import setup_lithops_logger
+        from lithops._log_setup import setup_lithops_logger
 
         setup_lithops_logger("INFO" if level is True else level,
                              lithops_cfg.get("log_format") or constants.LOGGER_FORMAT,
@@ -345,7 +346,7 @@ class FunctionExecutor:
         if bound is None:
             bound = bind_iterdata(func, iterdata, extra_args)
             if obj_options is not None and wants_obj(func):
-                from lithops.partitioner import partition_iterdata
+                from lithops._partitioner import partition_iterdata
 
                 partition_start = time.time()
                 bound = partition_iterdata(bound, storage=self.storage, **obj_options)
@@ -642,7 +643,7 @@ class FunctionExecutor:
 
     def _release(self, job_keys: set[str]) -> None:
         """Drop the futures of jobs read and cleaned from ``self.futures``, keeping their timeline
-        (see :mod:`lithops.released`); the program's own references keep them alive."""
+        (see :mod:`lithops._released`); the program's own references keep them alive."""
         released = [key for key in job_keys if self._job_futures.get(key)]
         if not released:
             return

@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from lithops._serialize import dumps
 from lithops.errors import IterdataError, SerializationError
-from lithops.serialize import dumps
 from lithops.spi import CallBatch
 
 INJECTED_PARAMS = ("storage", "id")
