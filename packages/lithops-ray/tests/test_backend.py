@@ -44,6 +44,14 @@ def _put(key: str, storage: Any) -> str:
     return key
 
 
+def _hold_first(x: int, gate: str) -> int:
+    if x == 0:  # a straggler: runs until the test opens the gate
+        deadline = time.monotonic() + 120
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return x
+
+
 def _nested_executor(x: int) -> int:
     with lithops.FunctionExecutor(backend="ray") as inner:
         return int(inner.call_async(abs, x).result())
@@ -153,3 +161,15 @@ def test_bad_options_are_named(ray_config: dict[str, Any]) -> None:
         lithops.FunctionExecutor(config={**ray_config, "ray": {**ray_config["ray"], "max_workers": 0}})
     with pytest.raises(ConfigError, match="scheduling_strategy"):
         lithops.FunctionExecutor(config={**ray_config, "ray": {**ray_config["ray"], "scheduling_strategy": "X"}})
+
+
+def test_no_call_waits_behind_a_straggler_while_a_worker_is_free(ray_config: dict[str, Any],
+                                                                  tmp_path: Path) -> None:
+    # 20 calls on 2 workers, no chunksize: packed 3 per task, calls 1 and 2 would wait for call 0.
+    gate = str(tmp_path / "gate")
+    with lithops.FunctionExecutor(config=ray_config) as fexec:
+        futures = fexec.map(_hold_first, range(20), extra_args=(gate,))
+        _, not_done = fexec.wait(futures[1:], timeout=90, show_progressbar=False)
+        open(gate, "w").close()
+        assert not not_done, f"{len(not_done)} calls waited behind the straggler"
+        assert fexec.get_result(futures) == list(range(20))

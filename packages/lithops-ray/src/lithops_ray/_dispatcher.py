@@ -21,7 +21,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lithops.errors import (
@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds of silence, beyond a call's timeout, before a running task is declared lost.
 LOST_GRACE = 120.0
+#: Jobs without an explicit chunksize and at most this many calls (or four per slot, if more) run
+#: one call per Ray task, as Lithops runs one call per invocation: no call then waits behind a
+#: straggler of its batch while a worker is free. Larger ones keep core's packing (throughput).
+ONE_CALL_PER_TASK_UP_TO = 64
 #: With calls run in the Ray worker (``isolation: none``), seconds beyond a call's timeout before
 #: the client stops its task and fails the call with FunctionTimeoutError (Ray's transfer of the
 #: previous report and of the call's arguments needs a moment on a busy node).
@@ -112,6 +116,7 @@ class Dispatcher:
         if self._closed:
             raise InvocationError("The ray backend of this executor is closed; create a new FunctionExecutor.")
         boxed = [self._ray.put(job.function_package)] if reject is None else []
+        job = _one_call_per_task(job)
         calls = self._put_calls(job) if reject is None else [None] * len(job.batches)
         future = asyncio.run_coroutine_threadsafe(self._run_job(job, boxed, calls, sink, reject), self._loop)
         future.add_done_callback(_log_failure)
@@ -339,6 +344,22 @@ class Dispatcher:
               sink: ReportSink | None) -> None:
         logger.debug("Failing %d calls of job %s: %s", len(call_ids), batch.job_key, error)
         self._deliver([failure_report(batch, self._storage_env, call_id, error) for call_id in call_ids], sink)
+
+
+def _one_call_per_task(job: JobSpec) -> JobSpec:
+    """``job`` with one call per batch, when its batches were packed for transport only (no
+    explicit chunksize) and it is small enough (:data:`ONE_CALL_PER_TASK_UP_TO`)."""
+    limit = max(ONE_CALL_PER_TASK_UP_TO, 4 * job.max_workers)
+    if (job.call_data is None or job.total_calls > limit or len(job.batches) == job.total_calls
+            or not all(batch.divisible for batch in job.batches)):
+        return job
+    batches: list[CallBatch] = []
+    call_data: list[tuple[dict[str, Any], ...]] = []
+    for batch, calls in zip(job.batches, job.call_data):
+        for call_id, call in zip(batch.call_ids, calls):
+            batches.append(replace(batch, call_ids=(call_id,)))
+            call_data.append((call,))
+    return replace(job, batches=tuple(batches), call_data=tuple(call_data))
 
 
 def _lost(batch: CallBatch, silence: float | None) -> WorkerLostError:
