@@ -16,9 +16,10 @@ from typing import Any
 
 from lithops import _keys as keys
 from lithops import constants, registry
+from lithops._cleaner import delete_executor_objects, delete_job_data, expire_kept_logs
 from lithops._invoker import Invoker
 from lithops._job import auto_chunksize, batch_call_data, bind_iterdata, make_batches, wants_obj
-from lithops._lease import ExecutorLease, held, live_executors
+from lithops._lease import ExecutorLease
 from lithops._monitor import StorageMonitor, StorageRef
 from lithops._released import ReleasedJob
 from lithops._serialize import FunctionPackage, package_function, pickle_function
@@ -222,37 +223,13 @@ class FunctionExecutor:
             if read:
                 self.clean([f for f in self.futures if f.job_key in read], clean_cloudobjects=False)
             backend = self.storage.storage_backend
-            functions = [k for k in backend.list_keys(self._bucket, keys.executor_prefix(self.executor_id) + "/")
-                         if k.endswith(".func.pickle")]
-            if functions:
-                backend.delete_objects(self._bucket, functions)
+            delete_executor_objects(backend, self._bucket, self.executor_id, functions_only=True)
             keep_logs = float(self.config["lithops"].get("keep_logs") or 0)
             if keep_logs > 0:
-                self._expire_kept_logs(keep_logs)
+                expire_kept_logs(backend, self._bucket, self.executor_id, keep_logs)
         except Exception as exc:  # never fail a close: `lithops clean` removes what is left
             logger.warning("Cleaning the temporary data of executor %s failed: %s: %s (run 'lithops"
                            " clean' later)", self.executor_id, type(exc).__name__, exc)
-
-    def _expire_kept_logs(self, keep_logs: float) -> None:
-        """Delete the logs and job records kept by the cleaner (jobs holding nothing else) once
-        they are older than ``keep_logs`` seconds."""
-        by_job: dict[str, list[Any]] = {}
-        listing = self.storage.storage_backend.list_objects(self._bucket, keys.JOBS_PREFIX + "/")
-        live = live_executors(listing) - {self.executor_id}  # running elsewhere: not ours to expire
-        for entry in listing:
-            if held(str(entry["Key"]), live):
-                continue
-            job_dir = str(entry["Key"]).split("/", 2)[1]
-            by_job.setdefault(job_dir, []).append(entry)
-        now = time.time()
-        expired = [
-            str(e["Key"]) for entries in by_job.values()
-            if all(str(e["Key"]).endswith(_KEPT_FOR_LOGS) for e in entries)
-            and all(now - e["LastModified"].timestamp() > keep_logs for e in entries)
-            for e in entries
-        ]
-        if expired:
-            self.storage.storage_backend.delete_objects(self._bucket, expired)
 
     def _read_jobs(self, among: Iterable[ResponseFuture] | None = None) -> set[str]:
         """Jobs (of this executor; those of the futures ``among`` only, when given) every call of
@@ -688,24 +665,14 @@ class FunctionExecutor:
         futures = list(self.futures if fs is None else fs)
         job_keys = sorted({f.job_key for f in futures if force or f.ready or not f.invoked})
         backend = self.storage.storage_backend
-        keep_logs = float(self.config["lithops"].get("keep_logs") or 0)
-        for job_key in job_keys:
-            stored = backend.list_keys(self._bucket, keys.job_prefix(job_key))
-            if keep_logs > 0 and not force:  # `lithops logs`/`jobs` read these for keep_logs seconds more
-                stored = [k for k in stored if not k.endswith(_KEPT_FOR_LOGS)]
-            if stored:
-                backend.delete_objects(self._bucket, stored)
+        # `lithops logs`/`jobs` read the logs and job records for keep_logs seconds more.
+        keep_logs = float(self.config["lithops"].get("keep_logs") or 0) > 0 and not force
+        delete_job_data(backend, self._bucket, job_keys, keep_logs)
         self._invoker.forget(job_keys)
         if clean_fn or (fs is None and force):
-            stored = backend.list_keys(self._bucket, keys.executor_prefix(self.executor_id) + "/")
-            if stored:
-                backend.delete_objects(self._bucket, stored)
+            delete_executor_objects(backend, self._bucket, self.executor_id, functions_only=False)
         if clean_cloudobjects and cs:
             self.storage.delete_cloudobjects(cs)
-
-
-#: What the data cleaner keeps for ``keep_logs`` seconds (``lithops logs``, ``lithops jobs``).
-_KEPT_FOR_LOGS = ("/" + keys.LOGS_FILE, "/" + keys.JOB_FILE)
 
 
 def _chained_futures(iterdata: Any) -> list[ResponseFuture] | None:

@@ -248,6 +248,25 @@ def _storage_key(batch: CallBatch) -> str:
     return json.dumps(batch.storage, sort_keys=True, default=str)
 
 
+class Environments:
+    """One worker environment per storage configuration, the most recently used kept.
+
+    Executors with different storage configurations share Ray workers, and an environment caches
+    storage clients and loaded functions: each configuration gets its own.
+    """
+
+    def __init__(self) -> None:
+        self._envs: dict[str, WorkerEnvironment] = {}
+
+    def of(self, batch: CallBatch) -> WorkerEnvironment:
+        key = _storage_key(batch)
+        env = self._envs.pop(key, None) or WorkerEnvironment()
+        self._envs[key] = env  # most recently used last
+        while len(self._envs) > _MAX_ENVIRONMENTS:
+            del self._envs[next(iter(self._envs))]
+        return env
+
+
 def _write_frame(fd: int, message: tuple[Any, ...]) -> None:
     data = pickle.dumps(message, _PROTOCOL)
     view = memoryview(_FRAME.pack(len(data)) + data)
@@ -296,9 +315,7 @@ def _serve(requests: int, replies: int) -> NoReturn:
     try:
         mark_worker_process()
         os.environ[IN_CHILD_ENV] = "1"
-        # Executors with different storage configurations share Ray workers, and an environment
-        # caches storage clients by backend and bucket only: one environment per configuration.
-        envs: dict[str, WorkerEnvironment] = {}
+        envs = Environments()
 
         def send(message: tuple[str, Any]) -> None:
             _write_frame(replies, message)
@@ -308,12 +325,7 @@ def _serve(requests: int, replies: int) -> NoReturn:
             if request is None:
                 break
             _, batch, package, first_call = request
-            key = _storage_key(batch)
-            env = envs.pop(key, None) or WorkerEnvironment()
-            envs[key] = env  # most recently used last
-            while len(envs) > _MAX_ENVIRONMENTS:
-                del envs[next(iter(envs))]
-            run_batch(batch, env, lambda report: send(("report", report)), package,
+            run_batch(batch, envs.of(batch), lambda report: send(("report", report)), package,
                       lambda index: send(("start", index)), first_call)
             send(("done", None))
     except BaseException:

@@ -14,7 +14,6 @@ timeouts inside the worker; arguments and results then cross a pipe, pickled.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,17 +21,15 @@ from typing import Any
 from lithops.spi import CallBatch, CallReport
 from lithops.worker import WorkerEnvironment, iter_batch
 
-from lithops_ray._supervisor import IN_CHILD_ENV, PackageSource, supervise_batch
+from lithops_ray._supervisor import IN_CHILD_ENV, Environments, PackageSource, supervise_batch
 
 #: The first item a streaming task yields: the client starts watching for lost calls from here,
 #: so time spent queued in Ray does not count. With ``isolation: none`` it comes once the function
 #: is loaded, and each later report restarts the client's watch of the next call's timeout.
 STARTED = "lithops-started"
-#: Storage configurations a Ray worker keeps environments (clients, loaded functions) for.
-_MAX_ENVIRONMENTS = 8
-
 _ENV: WorkerEnvironment | None = None
-_DIRECT_ENVS: OrderedDict[str, WorkerEnvironment] = OrderedDict()
+#: Environments of the calls run in this Ray worker (``isolation: none``).
+_DIRECT_ENVS = Environments()
 
 
 def _environment() -> WorkerEnvironment:
@@ -40,17 +37,6 @@ def _environment() -> WorkerEnvironment:
     if _ENV is None:
         _ENV = WorkerEnvironment()
     return _ENV
-
-
-def _direct_environment(batch: CallBatch) -> WorkerEnvironment:
-    """The environment of the batch's storage configuration (a Ray worker serves executors with
-    different storages), kept for the next batches."""
-    key = repr(sorted(batch.storage.items()))
-    env = _DIRECT_ENVS.pop(key, None) or WorkerEnvironment()
-    _DIRECT_ENVS[key] = env
-    while len(_DIRECT_ENVS) > _MAX_ENVIRONMENTS:
-        _DIRECT_ENVS.popitem(last=False)
-    return env
 
 
 def _package_source(boxed_package: Sequence[Any]) -> PackageSource:
@@ -81,7 +67,7 @@ def _with_data(batch: CallBatch, calls: Sequence[dict[str, Any]] | None) -> Call
 def _load_here(batch: CallBatch, boxed_package: Sequence[Any]) -> WorkerEnvironment:
     """The batch's environment, with its function loaded (a failure to load is reported on each
     call by :func:`~lithops.worker.iter_batch`)."""
-    env = _direct_environment(batch)
+    env = _DIRECT_ENVS.of(batch)
     if not env.has_function(batch.function_hash):
         try:
             env.function(batch, _package_source(boxed_package)())
