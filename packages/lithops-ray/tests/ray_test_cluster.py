@@ -2,8 +2,11 @@
 
 The head and a second node are started with ``ray start --block``, their temp dir in a short
 private directory and a marker variable in their environment, which every Ray process (GCS,
-raylets, workers) inherits. They are stopped by PID: every process of this user whose environment
-holds the marker is killed. Nothing here runs ``ray stop``, which would stop other people's clusters.
+raylets, workers) inherits, and each node starts in a session of its own. They are stopped by PID:
+every process of the nodes' sessions, and every process of this user whose environment holds the
+marker, is killed. (The marker alone is not enough: Ray's agents rename themselves with
+setproctitle, which may overwrite the environment block ``/proc/PID/environ`` shows.) Nothing here
+runs ``ray stop``, which would stop other people's clusters.
 
 Every node binds 127.0.0.1. Ray needs ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1`` to start a second
 node, and then rewrites a loopback head address into the machine's public IP, where nothing
@@ -24,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +128,23 @@ def start_node(args: list[str], name: str, marker: str, log: Path) -> subprocess
         )
 
 
+def _ray_log_tails(temp_dir: Path) -> str:
+    """The ends of the non-empty error logs and raylet logs of Ray's processes under ``temp_dir``."""
+    logs = sorted((temp_dir / "session_latest" / "logs").glob("*.err")) + sorted(
+        (temp_dir / "session_latest" / "logs").glob("raylet*.out"))
+    tails = []
+    for log in logs:
+        with contextlib.suppress(OSError):
+            text = log.read_text(errors="replace").strip()
+            if text:
+                tails.append(f"\n--- {log.name}\n{text[-1500:]}")
+    return "".join(tails)
+
+
+class ClusterStartError(Exception):
+    """A node of the test cluster exited, or the cluster did not come up in time."""
+
+
 def wait_for_nodes(port: int, count: int, processes: list[subprocess.Popen[bytes]],
                     logs: list[Path], timeout: float = 240.0) -> None:
     """Wait until the head answers and ``count`` nodes are alive.
@@ -136,9 +156,10 @@ def wait_for_nodes(port: int, count: int, processes: list[subprocess.Popen[bytes
     def check_alive() -> None:
         for process, log in zip(processes, logs):
             if process.poll() is not None:
-                pytest.fail(f"A Ray node exited with code {process.returncode}:\n{log.read_text()[-3000:]}")
+                raise ClusterStartError(f"A Ray node exited with code {process.returncode}:\n{log.read_text()[-3000:]}"
+                                        f"{_ray_log_tails(log.parent)}")
         if time.monotonic() > deadline:
-            pytest.fail(f"The Ray cluster did not reach {count} nodes in {timeout:.0f} s")
+            raise ClusterStartError(f"The Ray cluster did not reach {count} nodes in {timeout:.0f} s")
 
     while True:
         check_alive()
@@ -168,18 +189,41 @@ def wait_for_nodes(port: int, count: int, processes: list[subprocess.Popen[bytes
                 prober.wait()
         error = prober.stderr.read().decode(errors="replace")[-3000:]
     if prober.returncode != 0:
-        pytest.fail(f"Could not query the Ray cluster at 127.0.0.1:{port} (exit code {prober.returncode}):\n{error}")
+        raise ClusterStartError(f"Could not query the Ray cluster at 127.0.0.1:{port} (exit code {prober.returncode}):\n{error}")
 
 
 def stop_cluster(processes: list[subprocess.Popen[bytes]], marker: str) -> None:
-    kill_marked_processes(marker)
+    sessions = [process.pid for process in processes]  # each node was started in a session of its own
+    kill_marked_processes(marker, sessions)
     for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    kill_marked_processes(marker)  # workers a raylet started while the others were dying
+    kill_marked_processes(marker, sessions)  # workers a raylet started while the others were dying
+
+
+def _session_of(entry: Path) -> tuple[int, str]:
+    """The session ID and state of the process of ``/proc/PID``, from its ``stat`` line (the command
+    name in parentheses may hold spaces: the fields are counted after its closing parenthesis)."""
+    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[3]), fields[0]
+
+
+def session_processes(sessions: Sequence[int]) -> list[int]:
+    """The live (not zombie) processes of this user in the sessions ``sessions``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            session, state = _session_of(entry)
+            if session in sessions and state != "Z" and entry.stat().st_uid == os.getuid():
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
 
 
 def marked_processes(marker: str) -> list[int]:
@@ -197,19 +241,41 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
-def kill_marked_processes(marker: str) -> list[int]:
-    """SIGKILL this user's processes whose environment has ``MARKER_VAR=marker``; return their PIDs."""
+def kill_marked_processes(marker: str, sessions: Sequence[int] = ()) -> list[int]:
+    """SIGKILL this user's processes whose environment has ``MARKER_VAR=marker`` or that belong to
+    one of ``sessions``; return their PIDs."""
     killed = []
-    for pid in marked_processes(marker):
+    for pid in sorted(set(marked_processes(marker)) | set(session_processes(sessions))):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
     return killed
 
 
+#: Attempts at starting the cluster. A start can fail for reasons outside lithops (a port Ray
+#: picked for itself taken in between by another process, an agent slow to start on a loaded
+#: machine): each attempt uses new ports and a new directory, and every attempt's logs are shown.
+START_ATTEMPTS = 3
+
+
 @contextlib.contextmanager
 def two_node_cluster() -> Iterator[RayCluster]:
     """Start the head and a second node, one CPU each, on 127.0.0.1; stop them on exit."""
+    failures: list[str] = []
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            with _two_node_cluster() as cluster:
+                failures.clear()
+                yield cluster
+                return
+        except ClusterStartError as exc:
+            failures.append(f"attempt {attempt}: {exc}")
+    pytest.fail("The test Ray cluster could not be started:\n" + "\n\n".join(failures))
+
+
+@contextlib.contextmanager
+def _two_node_cluster() -> Iterator[RayCluster]:
+    """One attempt at starting the cluster (raises ClusterStartError)."""
     # Unix socket paths under the temp dir must stay below 107 characters: keep it short.
     temp_dir = Path(tempfile.mkdtemp(prefix="lr", dir="/tmp"))
     marker = temp_dir.name

@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 from lithops_testkit.emulators import skip_or_fail
-from ray_test_cluster import MARKER_VAR, RAY_ENV, RayCluster, kill_marked_processes, marked_processes
+from ray_test_cluster import (
+    MARKER_VAR,
+    RAY_ENV,
+    RayCluster,
+    kill_marked_processes,
+    marked_processes,
+    session_processes,
+)
 
 PROGRAM = textwrap.dedent("""
     import json, os, sys, time
@@ -51,49 +58,73 @@ PROGRAM = textwrap.dedent("""
 EXPECTED = [10, "WorkerCrashError", "FunctionTimeoutError", 13]
 
 
+class Programs:
+    """Runs the program in subprocesses, each in a session of its own, and kills what is left of
+    those sessions (a local cluster the program started, say) when the test ends."""
+
+    def __init__(self, short_dir: Path) -> None:
+        self.short_dir = short_dir
+        self.sessions: list[int] = []
+
+    def run(self, config: dict[str, Any], timeout: float = 300, cluster: RayCluster | None = None) -> dict[str, Any]:
+        # Ray Client's first connection attempt waits 5 s for the server it spawns per client: too
+        # short on a loaded 2-core machine.
+        env = {**os.environ, **RAY_ENV, MARKER_VAR: self.short_dir.name, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "30"}
+        for _ in range(3):
+            process = subprocess.Popen([sys.executable, "-c", PROGRAM, json.dumps(config)], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+            self.sessions.append(process.pid)
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate()
+            # On a loaded machine Ray Client's proxy sometimes fails to start the server it spawns
+            # for a client ("Starting Ray client server failed"), or that server dies before the
+            # proxy reads its command line (psutil.ZombieProcess, "Initialization failure from
+            # server"): Ray flakes of the proxy, not of lithops, retried.
+            if not any(flake in stderr for flake in RAY_CLIENT_FLAKES):
+                break
+        lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+        assert process.returncode == 0 and lines, (
+            f"exit code {process.returncode}\n{stdout}\n{stderr[-4000:]}\n{_server_logs(cluster)}")
+        state: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+        state["stderr"] = stderr
+        return state
+
+    def left(self) -> list[int]:
+        """Live processes left by the programs: in their sessions, or marked with the short dir."""
+        return sorted(set(session_processes(self.sessions)) | set(marked_processes(self.short_dir.name)))
+
+
+RAY_CLIENT_FLAKES = ("Starting Ray client server failed", "psutil.ZombieProcess")
+
+
 @pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A short directory for Ray's files (unix socket paths are limited to 107 characters)."""
+def programs() -> Iterator[Programs]:
+    """A runner of the program, with a short directory for Ray's files (unix socket paths are
+    limited to 107 characters)."""
     path = Path(tempfile.mkdtemp(prefix="lr", dir="/tmp"))
+    runner = Programs(path)
     try:
-        yield path
+        yield runner
     finally:
-        kill_marked_processes(path.name)
+        kill_marked_processes(path.name, runner.sessions)
         shutil.rmtree(path, ignore_errors=True)
 
 
 def _server_logs(cluster: RayCluster | None) -> str:
     if cluster is None:
         return ""
-    logs = sorted((cluster.temp_dir / "session_latest" / "logs").glob("ray_client_server*.err"))
+    logs = sorted((cluster.temp_dir / "session_latest" / "logs").glob("ray_client_server*"))
     return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in logs)
 
 
-def _run(config: dict[str, Any], marker: str, timeout: float = 300,
-         cluster: RayCluster | None = None) -> dict[str, Any]:
-    # Ray Client's first connection attempt waits 5 s for the server it spawns per client: too
-    # short on a loaded 2-core machine.
-    env = {**os.environ, **RAY_ENV, MARKER_VAR: marker, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "30"}
-    for _ in range(2):
-        result = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(config)], capture_output=True,
-                                text=True, env=env, timeout=timeout)
-        # On a loaded machine Ray Client's proxy sometimes fails to start the server it spawns for
-        # a client ("Starting Ray client server failed"): a Ray flake, retried once.
-        if "Starting Ray client server failed" not in result.stderr:
-            break
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, (
-        f"exit code {result.returncode}\n{result.stdout}\n{result.stderr[-4000:]}\n{_server_logs(cluster)}")
-    state: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
-    state["stderr"] = result.stderr
-    return state
-
-
 @pytest.mark.slow
-def test_local_cluster_started_on_demand_kept_and_stopped_at_exit(short_dir: Path, tmp_path: Path) -> None:
+def test_local_cluster_started_on_demand_kept_and_stopped_at_exit(programs: Programs, tmp_path: Path) -> None:
     config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
-              "ray": {"temp_dir": str(short_dir), "init_options": {"num_cpus": 1}}}
-    state = _run(config, short_dir.name)
+              "ray": {"temp_dir": str(programs.short_dir), "init_options": {"num_cpus": 1}}}
+    state = programs.run(config)
     assert state["outcomes"] == EXPECTED
     assert state["connected_while_open"] and not state["client_mode"]
     # Kept for the next executor, which used the same cluster and connection.
@@ -102,18 +133,18 @@ def test_local_cluster_started_on_demand_kept_and_stopped_at_exit(short_dir: Pat
     assert "is not shared between machines" not in state["stderr"]  # one machine: localhost storage is fine
     # The program's exit stopped the cluster it started: no process of it is left.
     deadline = time.monotonic() + 20
-    while marked_processes(short_dir.name) and time.monotonic() < deadline:
+    while programs.left() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert marked_processes(short_dir.name) == []
+    assert programs.left() == []
 
 
 @pytest.mark.slow
-def test_ray_client_address(ray_cluster: RayCluster, short_dir: Path, tmp_path: Path) -> None:
+def test_ray_client_address(ray_cluster: RayCluster, programs: Programs, tmp_path: Path) -> None:
     if ray_cluster.client_address is None:
         skip_or_fail("Ray Client is not installed: pip install 'ray[client]'")
     config = {"lithops": {"backend": "ray", "storage": "localhost"}, "localhost": {"storage_root": str(tmp_path)},
               "ray": {"address": ray_cluster.client_address}}
-    state = _run(config, short_dir.name, cluster=ray_cluster)
+    state = programs.run(config, cluster=ray_cluster)
     assert state["client_mode"]
     assert state["outcomes"] == EXPECTED
     # Through Ray Client the cluster may be anywhere: localhost storage gets a warning.
