@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import nox
+import nox.command
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +29,11 @@ PACKAGES_DIR = ROOT / "packages"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
+# Package downloads: a registry that stalls for uv's default 30 s (a large wheel such as Ray's on a
+# fresh machine) must not fail a session; installs are also retried (see _install).
+os.environ.setdefault("UV_HTTP_TIMEOUT", "300")
+os.environ.setdefault("UV_HTTP_RETRIES", "5")
+INSTALL_ATTEMPTS = 3
 PYTHON = os.environ.get("LITHOPS_NOX_PYTHON") or f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -82,10 +88,22 @@ def _install_args(names: list[str], groups: tuple[str, ...] = ()) -> list[str]:
     return args + sorted(set(external))
 
 
+def _install(session: nox.Session, *args: str) -> None:
+    """``session.install(*args)``, tried again when it fails (a download cut off by the registry)."""
+    for attempt in range(1, INSTALL_ATTEMPTS + 1):
+        try:
+            session.install(*args)
+            return
+        except nox.command.CommandFailed:
+            if attempt == INSTALL_ATTEMPTS:
+                raise
+            session.log(f"install failed (attempt {attempt} of {INSTALL_ATTEMPTS}): trying again")
+
+
 def _tests_session(name: str, path: Path) -> None:
     @nox.session(name=f"tests-{name}", python=PYTHON)
     def tests(session: nox.Session) -> None:
-        session.install(*_install_args([name], ("test",)))
+        _install(session, *_install_args([name], ("test",)))
         args = session.posargs or ["-q"]
         session.run("pytest", str(path / "tests"), *args, env={"PYTHONDONTWRITEBYTECODE": "1"})
 
@@ -102,7 +120,7 @@ def tests_cross(session: nox.Session) -> None:
     if not any((ROOT / "tests").rglob("test_*.py")):
         session.skip("no cross-package tests yet")
     root = _load(ROOT / "pyproject.toml")
-    session.install(*_install_args(list(PACKAGES), ("test",)), *_group(root, "cross"))
+    _install(session, *_install_args(list(PACKAGES), ("test",)), *_group(root, "cross"))
     args = session.posargs or ["-q"]
     session.run("pytest", str(ROOT / "tests"), *args, env={"PYTHONDONTWRITEBYTECODE": "1"})
 
@@ -113,7 +131,7 @@ def lint(session: nox.Session) -> None:
     ranges between packages and the repository's LICENSE (``tools/release/versions.py``); the
     import rules (``tools/check_imports.py``: providers use only core's public interface, core
     has no import cycle)."""
-    session.install("ruff>=0.6", "tomli>=1; python_version < '3.11'")
+    _install(session, "ruff>=0.6", "tomli>=1; python_version < '3.11'")
     session.run("ruff", "check", ".")
     session.run("python", "tools/release/versions.py")
     session.run("python", "tools/check_imports.py")
@@ -123,7 +141,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's sources."""
     root = _load(ROOT / "pyproject.toml")
-    session.install(*_install_args(list(PACKAGES), ("test",)), *_group(root, "typecheck"))
+    _install(session, *_install_args(list(PACKAGES), ("test",)), *_group(root, "typecheck"))
     sources = [str(path / "src") for path in PACKAGES.values() if (path / "src").is_dir()]
     session.run("mypy", "--strict", *sources)
 
@@ -132,7 +150,7 @@ def typecheck(session: nox.Session) -> None:
 def build(session: nox.Session) -> None:
     """An sdist and a wheel per package; each wheel installs alone in a fresh virtualenv with only
     its declared dependencies, and imports."""
-    session.install("uv>=0.4")
+    _install(session, "uv>=0.4")
     dist = ROOT / "dist"
     session.run("rm", "-rf", str(dist), external=True)
     for path in PACKAGES.values():
@@ -198,7 +216,7 @@ def docs(session: nox.Session) -> None:
     """The documentation, with warnings as errors."""
     if not (ROOT / "mkdocs.yml").exists():
         session.skip("no mkdocs.yml yet")
-    session.install(*_install_args(list(PACKAGES)), "mkdocs>=1.6")
+    _install(session, *_install_args(list(PACKAGES)), "mkdocs>=1.6")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site"))
 
 
@@ -206,12 +224,12 @@ def docs(session: nox.Session) -> None:
 def template(session: nox.Session) -> None:
     """tools/backend-template, the third-party backend skeleton: built as a wheel, installed next
     to core, its own tests (which subclass the test kit) run."""
-    session.install("uv>=0.4", "ruff>=0.6")
+    _install(session, "uv>=0.4", "ruff>=0.6")
     dist = Path(session.create_tmp()) / "template-dist"
     session.run("rm", "-rf", str(dist), external=True)
     session.run("uv", "build", "--quiet", "--wheel", "--out-dir", str(dist), "tools/backend-template")
-    session.install(*_install_args(["lithops-core", "lithops-localhost", "lithops-testkit"]), "pytest>=8")
-    session.install(str(next(dist.glob("lithops_backend_template-*.whl"))))
+    _install(session, *_install_args(["lithops-core", "lithops-localhost", "lithops-testkit"]), "pytest>=8")
+    _install(session, str(next(dist.glob("lithops_backend_template-*.whl"))))
     session.chdir(ROOT / "tools" / "backend-template")
     session.run("ruff", "check", "src", "tests")
     session.run("pytest", "-q", "-p", "no:cacheprovider")
@@ -220,5 +238,5 @@ def template(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """The benchmarks of tools/bench (not part of the default run)."""
-    session.install(*_install_args(list(PACKAGES)))
+    _install(session, *_install_args(list(PACKAGES)))
     session.run("python", "tools/bench/run.py", *session.posargs)
