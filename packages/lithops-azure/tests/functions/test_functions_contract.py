@@ -1,33 +1,15 @@
-"""The test kit's compute contract on azure_functions: throttling comes from a proxy in front of
-Azurite's Queue service that answers 503 ServerBusy, as a busy storage account does."""
+"""The test kit's compute contract on azure_functions (throttling: see :mod:`azure_contract`)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from lithops_testkit.compute_suite import ComputeBackendSuite
-from lithops_testkit.emulators.throttling_proxy import ThrottlingProxy
+from azure_contract import QueueBackendContract
 
 
-class TestAzureFunctionsContract(ComputeBackendSuite):
-    worker_exit_message = "WorkerCrashError|exit|7"
-
+class TestAzureFunctionsContract(QueueBackendContract):
     @pytest.fixture(scope="class")
     @classmethod
     def lithops_config(cls, functions_config: dict[str, Any]) -> dict[str, Any]:
         return functions_config
-
-    @pytest.fixture
-    def throttling(self, lithops_config: dict[str, Any], queue_proxy: ThrottlingProxy) -> Any:
-        @contextlib.contextmanager
-        def throttled(count: int) -> Iterator[dict[str, Any]]:
-            config = json.loads(json.dumps(lithops_config))
-            config["azure_functions"]["queue_endpoint"] = queue_proxy.url
-            with queue_proxy.throttle(count):
-                yield config
-
-        return throttled
