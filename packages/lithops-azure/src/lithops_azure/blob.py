@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from email.utils import format_datetime
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
 from lithops.errors import ConfigError, StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.spi import Capability, ConfigOption, ObjectInfo, PullStream
+from lithops.spi import Capability, ConfigOption, DefaultBucket, ObjectInfo, PullStream
 
 from lithops_azure._account import StorageAccount, resolve_account
 from lithops_azure.config import STORAGE_ACCOUNT_OPTIONS
@@ -101,9 +100,9 @@ class AzureBlobStorageBackend:
             connection_timeout=20,
             read_timeout=120,
         )
-        self._default_bucket: str | None = config.get("storage_bucket")
-        self._default_bucket_ready = False
-        self._lock = threading.Lock()
+        self._bucket = DefaultBucket(config.get("storage_bucket"), lambda: f"lithops-{self.account.name.lower()}"[:63],
+                                     self._container_exists, self.create_bucket, self._errors,
+                                     check_configured=True, kind="container")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} account={self.account.name!r} at {self.account.blob_endpoint}>"
@@ -176,19 +175,7 @@ class AzureBlobStorageBackend:
     @property
     def default_bucket(self) -> str:
         """The configured ``storage_bucket``; without one ``lithops-<account>``; created if missing."""
-        if self._default_bucket_ready and self._default_bucket is not None:
-            return self._default_bucket
-        with self._lock:
-            if self._default_bucket is None:
-                self._default_bucket = f"lithops-{self.account.name.lower()}"[:63]
-            if not self._default_bucket_ready:
-                with self._errors(self._default_bucket):
-                    exists = self._container_exists(self._default_bucket)
-                if not exists:
-                    logger.info("Creating container %r for lithops' data", self._default_bucket)
-                    self.create_bucket(self._default_bucket)
-                self._default_bucket_ready = True
-            return self._default_bucket
+        return self._bucket.name
 
     def get_client(self) -> Any:
         """The ``azure.storage.blob.BlobServiceClient``."""

@@ -16,13 +16,13 @@ import importlib
 import io
 import logging
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any, ClassVar, cast
 
 from lithops._declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
+from lithops._default_bucket import DefaultBucket
 from lithops._streams import PullStream
 from lithops.errors import (
     StorageError,
@@ -129,9 +129,8 @@ class S3ProtocolStorageBackend:
             multipart_chunksize=int(config.get("multipart_chunksize") or 16 * _MiB),
             max_concurrency=int(config.get("max_concurrency") or 8),
         )
-        self._default_bucket: str | None = config.get("storage_bucket")
-        self._default_bucket_ready = self._default_bucket is not None
-        self._lock = threading.Lock()
+        self._bucket = DefaultBucket(config.get("storage_bucket"), self._generated_bucket_name, self._bucket_exists,
+                                     self.create_bucket, self._errors)
 
     # hooks for subclasses
     def _create_session(self, config: Mapping[str, Any]) -> Any:
@@ -255,19 +254,7 @@ class S3ProtocolStorageBackend:
     @property
     def default_bucket(self) -> str:
         """The configured ``storage_bucket``; without one, ``lithops-<region>-<id>``, created if missing."""
-        if self._default_bucket_ready and self._default_bucket is not None:
-            return self._default_bucket
-        with self._lock:
-            if self._default_bucket is None:
-                self._default_bucket = self._generated_bucket_name()
-            if not self._default_bucket_ready:
-                with self._errors(self._default_bucket):
-                    exists = self._bucket_exists(self._default_bucket)
-                if not exists:
-                    logger.info("Creating bucket %r for lithops' data", self._default_bucket)
-                    self.create_bucket(self._default_bucket)
-                self._default_bucket_ready = True
-            return self._default_bucket
+        return self._bucket.name
 
     def _generated_bucket_name(self) -> str:
         import hashlib

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 from lithops._declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
+from lithops._default_bucket import DefaultBucket
 from lithops._keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key, status_key
 from lithops._private_dir import private_dir
 from lithops._streams import PullStream
@@ -36,6 +37,7 @@ __all__ = [
     "ComputeBackend",
     "ComputeContext",
     "ConfigOption",
+    "DefaultBucket",
     "FaasBackend",
     "JobBackend",
     "JobSpec",

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from email.utils import format_datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from lithops.spi import (
     Capability,
     ClientTimeouts,
     ConfigOption,
+    DefaultBucket,
     ObjectInfo,
     PullStream,
 )
@@ -110,9 +110,8 @@ class GCSStorageBackend:
         #: Per request: (connect, read) seconds; retried on transient errors for at most worst_case.
         self._timeout = (timeouts.connect, timeouts.read)
         self._retry: Any = DEFAULT_RETRY.with_timeout(timeouts.worst_case)
-        self._default_bucket: str | None = config.get("storage_bucket")
-        self._default_bucket_ready = self._default_bucket is not None
-        self._lock = threading.Lock()
+        self._bucket = DefaultBucket(config.get("storage_bucket"), self._generated_bucket_name, self._bucket_exists,
+                                     self.create_bucket, self._errors)
 
     def __repr__(self) -> str:
         return f"<GCSStorageBackend project={self.project!r} at {self._where()}>"
@@ -181,20 +180,11 @@ class GCSStorageBackend:
     @property
     def default_bucket(self) -> str:
         """The configured ``storage_bucket``; without one, ``lithops-<region>-<id>``, created if missing."""
-        if self._default_bucket_ready and self._default_bucket is not None:
-            return self._default_bucket
-        with self._lock:
-            if self._default_bucket is None:
-                digest = hashlib.sha256(self.project.encode()).hexdigest()[:10]
-                self._default_bucket = f"lithops-{self.region or 'multi'}-{digest}".lower()
-            if not self._default_bucket_ready:
-                with self._errors(self._default_bucket):
-                    exists = self._bucket_exists(self._default_bucket)
-                if not exists:
-                    logger.info("Creating bucket %r for lithops' data", self._default_bucket)
-                    self.create_bucket(self._default_bucket)
-                self._default_bucket_ready = True
-            return self._default_bucket
+        return self._bucket.name
+
+    def _generated_bucket_name(self) -> str:
+        digest = hashlib.sha256(self.project.encode()).hexdigest()[:10]
+        return f"lithops-{self.region or 'multi'}-{digest}".lower()
 
     def get_client(self) -> Any:
         """The ``google.cloud.storage.Client``."""
