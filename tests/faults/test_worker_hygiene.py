@@ -68,6 +68,23 @@ def test_warm_worker_does_not_carry_process_state(one_worker: Any, tmp_path: Pat
     assert after == before
 
 
+def cannot_be_put_back(x: int) -> int:
+    if x == 0:  # lowers a hard limit that this process then lacks the privilege to raise back
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if os.geteuid() == 0:
+            os.seteuid(65534)  # root could raise it back: drop the privilege (this worker is retired)
+    return os.getpid()
+
+
+def test_a_worker_that_cannot_put_its_state_back_gets_no_more_calls(tmp_path: Path) -> None:
+    config = {"lithops": {"backend": "localhost", "storage": "localhost"},
+              "localhost": {"storage_root": str(tmp_path), "worker_processes": 1}}
+    with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+        futures = fexec.map(cannot_be_put_back, [0, 1, 2], chunksize=1)  # queued behind call 0
+        pids = fexec.get_result(futures, timeout=60, show_progressbar=False)
+    assert pids[0] != pids[1] == pids[2], "calls queued behind the call went to its retired worker"
+
+
 def test_repr_of_configs_masks_secrets() -> None:
     secret, key_id = "faults-SECRET-value", "AKIAFAULTSKEYID"
     section = {"endpoint": "http://127.0.0.1:1", "access_key_id": key_id, "secret_access_key": secret,

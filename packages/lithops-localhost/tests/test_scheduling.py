@@ -60,3 +60,15 @@ def test_explicit_chunksize_runs_its_calls_in_order_on_one_worker(
     results = fexec.get_result(futures, show_progressbar=False)
     assert len({pid for _, pid in results[:5]}) == 1
     assert len({pid for _, pid in results[5:]}) == 1
+
+
+
+def worker_pid(x: int) -> int:
+    return os.getpid()
+
+
+def test_a_call_after_a_finished_one_runs_on_the_same_warm_worker(fexec: lithops.FunctionExecutor) -> None:
+    # The client learns that a call finished only after the pool marked its worker idle, so the
+    # next call goes to that warm worker, not to one that may still be starting.
+    pids = {fexec.get_result(fexec.call_async(worker_pid, x), show_progressbar=False) for x in range(10)}
+    assert len(pids) == 1, f"10 calls one after the other ran on {len(pids)} workers"

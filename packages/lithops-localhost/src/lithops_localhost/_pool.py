@@ -70,6 +70,7 @@ class _Worker:
     task: _Task | None = None
     reported: int = 0
     timed_out: bool = False
+    retiring: bool = False  # exits after its batch (a call changed what cannot be put back)
     oom_kills: int | None = None  # the OOM kill count when its task started (evidence for a SIGKILL)
 
     def running_call(self) -> tuple[int, float] | None:
@@ -140,9 +141,18 @@ class WorkerPool:
             self._pending = collections.deque(t for t in self._pending if t.batch.job_key not in job_keys)
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if worker.task is None and not self._assign(worker):
+        # Warm workers first (a fresh one may still be starting), and the next batch to a worker
+        # that has its function loaded.
+        idle = sorted((w for w in self._workers if w.task is None and not w.retiring),
+                      key=lambda w: not w.functions)
+        while idle:
+            worker = idle[0]
+            if self._pending:
+                function_hash = self._pending[0].batch.function_hash
+                worker = next((w for w in idle if function_hash in w.functions), worker)
+            if not self._assign(worker):
                 return
+            idle.remove(worker)
 
     def _assign(self, worker: _Worker) -> bool:
         """Give an idle worker the next batch of the queue, or calls stolen from a busy worker."""
@@ -257,17 +267,24 @@ class WorkerPool:
         if kind == "report" or kind == "reports":
             reports = [message[2]] if kind == "report" else message[2]
             worker.reported += len(reports)
-            if task.sink is not None:
-                try:
-                    task.sink(reports)
-                except BaseException:
-                    logger.exception("Delivering the reports of calls %s/%s... failed",
-                                     task.batch.job_key, reports[0].call_id)
+            self._deliver(task, reports)
         elif kind == "done":
-            with self._lock:
+            with self._lock:  # idle before its last reports are delivered: see _worker's protocol
                 worker.task = None
-                if not self._closed:
+                worker.retiring = message[3]
+            if message[2]:
+                self._deliver(task, message[2])
+            with self._lock:
+                if not self._closed and not worker.retiring and worker.task is None:
                     self._assign(worker)
+
+    def _deliver(self, task: _Task, reports: list[CallReport]) -> None:
+        if task.sink is not None:
+            try:
+                task.sink(reports)
+            except BaseException:
+                logger.exception("Delivering the reports of calls %s/%s... failed",
+                                 task.batch.job_key, reports[0].call_id)
 
     def _check_timeouts(self) -> None:
         now = time.time()
@@ -299,7 +316,11 @@ class WorkerPool:
             os.close(worker.slot_fd)
             self._workers[index] = self._spawn()
         if task is None:
-            logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
+            if not worker.retiring:
+                logger.warning("A localhost worker exited (code %s) while idle; replaced it", returncode)
+            with self._lock:
+                if not self._closed:
+                    self._dispatch()  # calls may have waited for it
             return
         error = describe_exit(returncode_status(returncode), task.batch.timeout if worker.timed_out else None,
                               worker.oom_kills)

@@ -7,7 +7,10 @@ over a ``multiprocessing.connection.Connection``:
   data_follows)``, ``("stop",)``
 - to the pool: ``("report", token, CallReport, output_follows)`` for a call with a large output,
   ``("reports", token, [CallReport, ...])`` for calls with small outputs (see below),
-  ``("done", token)`` per batch.
+  ``("done", token, [CallReport, ...], retiring)`` per batch: the reports not sent yet travel with
+  it, so the pool marks the worker idle before the client learns that its last call finished (a
+  call the client sends next then finds this warm worker free); ``retiring``: the worker exits
+  after this batch (see ``WorkerEnvironment.tainted``), give it nothing more.
 
 Reports of short calls are coalesced: a report waits at most :data:`REPORT_DELAY` seconds (or
 until :data:`REPORT_BATCH` are waiting, or the batch ends) so that a map of tiny calls costs one
@@ -92,6 +95,11 @@ class _Outbox:
             if len(self.reports) >= REPORT_BATCH:
                 self.flush_locked()
 
+    def take_locked(self) -> list[Any]:
+        """The waiting reports, taken out to be sent by the caller (who holds ``lock``)."""
+        reports, self.reports = self.reports, []
+        return reports
+
     def flush_locked(self) -> None:
         """Send the waiting reports (the caller holds ``lock``)."""
         if self.reports:
@@ -126,6 +134,7 @@ def main(conn_fd: int, slot_fd: int) -> None:
     slot = mmap.mmap(slot_fd, SLOT_SIZE)
     first = pickle.loads(conn.recv_bytes())
     env = WorkerEnvironment(storage_configs=first[1] if first[0] == "init" else None)
+    env.warm_up()  # the pool starts workers ahead of their calls: the first call must not wait for this
     dumps = pickle.dumps
     protocol = pickle.HIGHEST_PROTOCOL
     outbox = _Outbox(conn)
@@ -174,8 +183,7 @@ def main(conn_fd: int, slot_fd: int) -> None:
         SLOT.pack_into(slot, 0, token, -1, 0)
         fcntl.lockf(slot_fd, fcntl.LOCK_UN)
         with outbox.lock:
-            outbox.flush_locked()
-            conn.send_bytes(dumps(("done", token), protocol))
+            conn.send_bytes(dumps(("done", token, outbox.take_locked(), env.tainted), protocol))
         if env.tainted:  # a call changed what cannot be put back: the pool starts a fresh worker
             return
 

@@ -77,6 +77,21 @@ class WorkerEnvironment:
         self.usage = CallUsage()
         self.modules = ModuleCache(on_evict=self._forget_modules)
 
+    def warm_up(self) -> None:
+        """Do now the one-time work that this process's first call would otherwise wait for.
+
+        For runtimes that start a worker process ahead of its calls (a pool): it imports the
+        unpickler of functions (cloudpickle and what it imports, tens of milliseconds on a busy
+        machine) and prepares the folder of shipped modules (its privacy checks and the removal
+        of folders that dead workers left).
+        """
+        import cloudpickle  # noqa: F401  (loading a function imports it: do it before a call waits)
+
+        try:
+            self.modules.prepare()
+        except OSError as exc:  # raised again, to the call, by the first call that ships modules
+            logger.debug("The shipped modules' folder is not usable yet: %s", exc)
+
     # functions
     def has_function(self, function_hash: str) -> bool:
         """Whether the function is loaded here (a runtime then need not fetch its package)."""

@@ -80,6 +80,12 @@ class ModuleCache:
             remove_stale(self.parent)
             atexit.register(shutil.rmtree, self.root, True)
 
+    def prepare(self) -> None:
+        """Check this process's folder and remove dead workers' folders now rather than on the
+        first :meth:`install` (a warm-up, off the path of a call)."""
+        with self._lock:
+            self._first_use()
+
     def install(self, modules: Mapping[str, bytes]) -> str:
         """Write ``modules`` (relative path -> source) unless already there, put them first on
         ``sys.path`` and forget other versions of them already imported; returns the set's key."""
