@@ -55,6 +55,21 @@ def test_folders_of_dead_workers_are_removed(tmp_path: Path) -> None:
     assert not stale.parent.exists() and alive.exists()
 
 
+def test_prepare_does_the_first_install_s_cleanup_ahead_of_it(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True, timeout=60)
+    stale = tmp_path / dead.stdout.strip()
+    stale.mkdir()
+    cache = ModuleCache(parent=tmp_path)
+    cache.prepare()
+    assert not stale.exists()
+    assert cache.root.is_dir() and cache.root.stat().st_mode & 0o077 == 0
+    cache.install({"after_prepare.py": b"X = 1"})
+    assert (cache.root / cache.installed()[0] / "after_prepare.py").read_bytes() == b"X = 1"
+
+
 def test_a_worker_removes_its_folder_when_it_exits(tmp_path: Path) -> None:
     code = ("import sys; from pathlib import Path; from lithops.worker.modules import ModuleCache;"
             f" c = ModuleCache(parent=Path({str(tmp_path)!r})); c.install({{'gone.py': b'X = 1'}});"

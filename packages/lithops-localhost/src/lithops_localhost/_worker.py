@@ -123,8 +123,63 @@ class _Outbox:
                     return
 
 
+class _BatchRun:
+    """One batch on this worker: reports its calls and keeps the pool's slot up to date."""
+
+    def __init__(self, token: int, batch: Any, conn: Connection, outbox: _Outbox, slot: mmap.mmap,
+                 slot_fd: int) -> None:
+        self.token = token
+        self.calls = len(batch.call_ids)
+        self.divisible = bool(batch.divisible)
+        self.conn = conn
+        self.outbox = outbox
+        self.slot = slot
+        self.slot_fd = slot_fd
+        self.running_last = False  # the running call is the last of this worker's share
+        self.last: list[Any] = []  # its report, held for the "done" message
+
+    def report(self, call_report: Any) -> None:
+        output = call_report.output
+        if output is not None and len(output) >= RAW_FRAME_MIN:
+            call_report.output = None
+            with self.outbox.lock:
+                self.outbox.flush_locked()
+                self.conn.send_bytes(pickle.dumps(("report", self.token, call_report, True), pickle.HIGHEST_PROTOCOL))
+                self.conn.send_bytes(output)
+        elif self.running_last:
+            self.last.append(call_report)  # not left to the flusher: it would reach the pool before "done"
+        else:
+            self.outbox.add(self.token, call_report)
+
+    def before_call(self, index: int) -> bool:
+        if not self.divisible:  # its limit is set once, before the batch (a resumed share of it)
+            return self._start(index)
+        fcntl.lockf(self.slot_fd, fcntl.LOCK_EX)
+        try:
+            return self._start(index)
+        finally:
+            fcntl.lockf(self.slot_fd, fcntl.LOCK_UN)
+
+    def _start(self, index: int) -> bool:
+        limit_token, limit = LIMIT.unpack_from(self.slot, SLOT.size)
+        end = min(limit, self.calls) if limit_token == self.token else self.calls
+        if index >= end:
+            return False  # the pool gave this call and the ones after it to another worker
+        # The pool takes no share of a batch from a worker running its last call: it stays last.
+        self.running_last = index + 1 >= end
+        SLOT.pack_into(self.slot, 0, self.token, index, time.time_ns())
+        return True
+
+    def finish(self, retiring: bool) -> None:
+        fcntl.lockf(self.slot_fd, fcntl.LOCK_EX)
+        SLOT.pack_into(self.slot, 0, self.token, -1, 0)
+        fcntl.lockf(self.slot_fd, fcntl.LOCK_UN)
+        with self.outbox.lock:
+            reports = self.outbox.take_locked() + self.last
+            self.conn.send_bytes(pickle.dumps(("done", self.token, reports, retiring), pickle.HIGHEST_PROTOCOL))
+
+
 def main(conn_fd: int, slot_fd: int) -> None:
-    from lithops.spi import CallReport
     from lithops.worker import WorkerEnvironment, mark_worker_process, run_batch
 
     mark_worker_process()
@@ -135,8 +190,6 @@ def main(conn_fd: int, slot_fd: int) -> None:
     first = pickle.loads(conn.recv_bytes())
     env = WorkerEnvironment(storage_configs=first[1] if first[0] == "init" else None)
     env.warm_up()  # the pool starts workers ahead of their calls: the first call must not wait for this
-    dumps = pickle.dumps
-    protocol = pickle.HIGHEST_PROTOCOL
     outbox = _Outbox(conn)
     threading.Thread(target=outbox.run, name="lithops-report-flusher", daemon=True).start()
     while True:
@@ -149,41 +202,9 @@ def main(conn_fd: int, slot_fd: int) -> None:
         _, token, batch, package, first_call, data_follows = message
         if data_follows:
             batch = replace(batch, data=conn.recv_bytes())
-
-        def report(call_report: CallReport, token: int = token) -> None:
-            output = call_report.output
-            if output is not None and len(output) >= RAW_FRAME_MIN:
-                call_report.output = None
-                with outbox.lock:
-                    outbox.flush_locked()
-                    conn.send_bytes(dumps(("report", token, call_report, True), protocol))
-                    conn.send_bytes(output)
-            else:
-                outbox.add(token, call_report)
-
-        def before_call(index: int, token: int = token, divisible: bool = batch.divisible) -> bool:
-            if not divisible:  # its limit is set once, before the batch (a resumed share of it)
-                limit_token, limit = LIMIT.unpack_from(slot, SLOT.size)
-                if limit_token == token and index >= limit:
-                    return False
-                SLOT.pack_into(slot, 0, token, index, time.time_ns())
-                return True
-            fcntl.lockf(slot_fd, fcntl.LOCK_EX)
-            try:
-                limit_token, limit = LIMIT.unpack_from(slot, SLOT.size)
-                if limit_token == token and index >= limit:
-                    return False  # the pool gave this call and the ones after it to another worker
-                SLOT.pack_into(slot, 0, token, index, time.time_ns())
-                return True
-            finally:
-                fcntl.lockf(slot_fd, fcntl.LOCK_UN)
-
-        run_batch(batch, env, report, package, before_call, first_call)
-        fcntl.lockf(slot_fd, fcntl.LOCK_EX)
-        SLOT.pack_into(slot, 0, token, -1, 0)
-        fcntl.lockf(slot_fd, fcntl.LOCK_UN)
-        with outbox.lock:
-            conn.send_bytes(dumps(("done", token, outbox.take_locked(), env.tainted), protocol))
+        run = _BatchRun(token, batch, conn, outbox, slot, slot_fd)
+        run_batch(batch, env, run.report, package, run.before_call, first_call)
+        run.finish(env.tainted)
         if env.tainted:  # a call changed what cannot be put back: the pool starts a fresh worker
             return
 
