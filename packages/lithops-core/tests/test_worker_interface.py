@@ -16,13 +16,22 @@ from lithops import _keys as keys
 from lithops._job import make_batches
 from lithops._serialize import package_function
 from lithops._status import decode_status, unpack_exception
-from lithops.errors import FunctionTimeoutError, WorkerCrashError, WorkerOutOfMemoryError
+from lithops.errors import (
+    FunctionTimeoutError,
+    StorageNoSuchKeyError,
+    WorkerCrashError,
+    WorkerOutOfMemoryError,
+)
+from lithops.runtimes import core_version
 from lithops.spi import CallBatch, ComputeContext, JobSpec, job_key, store_job_payload
 from lithops.storage import Storage
 from lithops.worker import (
+    PROBE_ENV,
     WORKER_ENV,
+    RuntimeProbe,
     WorkerEnvironment,
     describe_exit,
+    fail_unreported_calls,
     failed_call_status,
     in_worker_process,
     invocation_deadline,
@@ -182,6 +191,38 @@ def test_unreported_calls_lists_the_calls_without_status(tmp_path: Path) -> None
     run_job_index(reference, 0)
     assert unreported_calls(first, env) == []
     assert unreported_calls(second, env) == ["00002"]
+
+
+def test_fail_unreported_calls_fails_only_the_calls_left(tmp_path: Path) -> None:
+    storage, reference = _stored_job(tmp_path)
+    record = json.loads(storage.storage_backend.get_object(storage.bucket, json.loads(reference)["key"]))
+    first, second = (CallBatch.from_json(b) for b in record["batches"])
+    run_job_index(reference, 0)  # the first batch reports; the second's task "dies"
+    env = WorkerEnvironment()
+    error = WorkerOutOfMemoryError("killed for memory")
+    assert fail_unreported_calls([first, second], env, error) == 1
+    assert _status(storage, "ex2", "A001", "00000")["success"] is True
+    failed = _status(storage, "ex2", "A001", "00002")
+    assert failed["success"] is False and "killed for memory" in str(failed)
+    assert fail_unreported_calls([first, second], env, error) == 0  # nothing is reported twice
+
+
+def test_a_runtime_probe_reads_the_versions_a_probe_task_wrote(tmp_path: Path) -> None:
+    storage, public = _storage(tmp_path)
+    context = ComputeContext(storage=storage.storage_backend, storage_backend="localhost",
+                             storage_public_config=public["config"], storage_private_config=public["config"],
+                             bucket=storage.bucket, lithops_config={})
+    probe = RuntimeProbe(context, "my_jobs", "registry.example/lithops:1")
+    assert probe.key.startswith("lithops.runtimes/my_jobs/probes/probe-")
+    assert probe.key != RuntimeProbe(context, "my_jobs", "registry.example/lithops:1").key
+    with pytest.raises(StorageNoSuchKeyError):
+        probe.record()  # the task has not run
+    task = subprocess.run([sys.executable, "-m", "lithops.worker", "probe"], env={**os.environ, PROBE_ENV: probe.request},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert task.returncode == 0, task.stderr
+    assert probe.record() == {"python_version": f"{sys.version_info[0]}.{sys.version_info[1]}", "lithops_version": core_version()}
+    probe.discard()
+    assert storage.list_keys(storage.bucket, "lithops.runtimes/my_jobs/probes/") == []
 
 
 def test_job_index_from_env() -> None:

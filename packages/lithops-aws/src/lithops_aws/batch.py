@@ -28,11 +28,9 @@ import json
 import logging
 import math
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from lithops.errors import (
@@ -40,17 +38,15 @@ from lithops.errors import (
     InvocationError,
     InvocationThrottledError,
     LithopsError,
-    RuntimeBuildError,
 )
 from lithops.runtimes import (
     RegistryLogin,
     RuntimeMeta,
     RuntimeStore,
-    build_image,
+    build_runtime_image,
     client_python_version,
     core_version,
     update_command,
-    write_build_context,
 )
 from lithops.spi import (
     CLIENT_TIMEOUT_OPTIONS,
@@ -61,16 +57,15 @@ from lithops.spi import (
     JobSpec,
     ReportSink,
     RuntimeInfo,
-    status_key,
     store_job_payload,
 )
 from lithops.worker import (
     JOB_PAYLOAD_ENV,
     PROBE_ENV,
     WORKER_ENV,
+    RuntimeProbe,
     WorkerEnvironment,
-    failed_call_status,
-    write_report,
+    fail_unreported_calls,
 )
 
 from lithops_aws._batch_resources import ENV_TYPES, FARGATE_TYPES, resource_name, resource_requirements
@@ -423,19 +418,17 @@ class BatchBackend:
         """Register the job definition and ask the image what it runs (a one-task probe job)."""
         definition = self._ensure_definition(image, memory)
         queue = self.job_queue()
-        key = f"lithops.runtimes/{BACKEND}/probes/{resource_name('probe', image, time.time_ns())}.json"
-        request = {"storage": {"backend": self.context.storage_backend, "bucket": self.context.bucket,
-                               "config": dict(self.context.storage_public_config)}, "key": key}
+        probe = RuntimeProbe(self.context, BACKEND, image)
         logger.info("Probing runtime image %s with a one-task AWS Batch job", image)
         job = self._submit(jobName=resource_name("lithops-probe", image)[:128], jobQueue=queue,
                            jobDefinition=definition, tags=dict([OWNER_TAG]),
                            containerOverrides={"command": ["python", "-m", "lithops.worker", "probe"],
-                                               "environment": [{"name": PROBE_ENV, "value": json.dumps(request)}]})
+                                               "environment": [{"name": PROBE_ENV, "value": probe.request}]})
         try:
             self._wait_for_probe(job, image, memory)
-            record = json.loads(self.context.storage.get_object(self.context.bucket, key))
+            record = probe.record()
         finally:
-            self.context.storage.delete_object(self.context.bucket, key)
+            probe.discard()
         return RuntimeMeta(backend=BACKEND, runtime_name=image, runtime_key=self.get_runtime_key(image, memory),
                            python_version=record["python_version"], lithops_version=record["lithops_version"],
                            runtime_memory=memory, runtime_timeout=self.timeout,
@@ -470,18 +463,9 @@ class BatchBackend:
                 and the folder holding the Dockerfile.
         """
         image = self._image(runtime_name)
-        if file is not None and not file.endswith(".txt"):
-            dockerfile = Path(file)
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="lithops-batch-build-"))
-            dockerfile = write_build_context(folder, f"python:{client_python_version()}-slim", ["lithops-aws"],
-                                             requirements=file, command=WORKER_COMMAND)
-            logger.info("Wrote the build context of %s in %s", image, folder)
-        login = self._ecr_login(image)
-        try:
-            build_image(dockerfile, image, platform="linux/amd64", extra_args=extra_args, login=login)
-        except RuntimeBuildError as exc:
-            raise RuntimeBuildError(f"{exc}\n(The Dockerfile is {dockerfile}.)") from None
+        dockerfile = build_runtime_image(image, file, "lithops-aws", command=WORKER_COMMAND,
+                                         build_prefix="lithops-batch-build-", platform="linux/amd64",
+                                         extra_args=extra_args, login=self._ecr_login(image))
         self.runtimes.save(RuntimeMeta(backend=BACKEND, runtime_name=image,
                                        runtime_key=self.get_runtime_key(image, self.memory),
                                        python_version=client_python_version(), lithops_version=core_version(),
@@ -567,14 +551,7 @@ class BatchBackend:
         """Fail the calls of batch ``index`` that reported nothing."""
         if not 0 <= index < len(job.batches):
             return
-        batch = job.batches[index]
-        for call_id in batch.call_ids:
-            try:
-                self.context.storage.head_object(self.context.bucket, status_key(batch.job_key, call_id))
-                continue  # the call reported before its container failed
-            except LithopsError:
-                pass
-            write_report(batch, self._reporter, failed_call_status(batch, call_id, error))
+        fail_unreported_calls([job.batches[index]], self._reporter, error)
 
     def clear(self, job_keys: Sequence[str] | None = None) -> None:
         """Terminate the Batch jobs of ``job_keys`` (all of this backend's, with ``None``)."""

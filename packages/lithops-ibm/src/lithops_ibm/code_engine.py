@@ -30,12 +30,10 @@ import json
 import logging
 import math
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from lithops.errors import (
@@ -43,8 +41,6 @@ from lithops.errors import (
     FunctionTimeoutError,
     InvocationError,
     LithopsError,
-    RuntimeBuildError,
-    StorageNoSuchKeyError,
     WorkerCrashError,
     WorkerError,
     WorkerOutOfMemoryError,
@@ -53,30 +49,27 @@ from lithops.runtimes import (
     RegistryLogin,
     RuntimeMeta,
     RuntimeStore,
-    build_image,
+    build_runtime_image,
     client_python_version,
     core_version,
     update_command,
-    write_build_context,
 )
 from lithops.spi import (
-    CallBatch,
     Capability,
     ComputeContext,
     ConfigOption,
     JobSpec,
     ReportSink,
     RuntimeInfo,
-    status_key,
     store_job_payload,
 )
 from lithops.worker import (
     JOB_PAYLOAD_ENV,
     PROBE_ENV,
     WORKER_ENV,
+    RuntimeProbe,
     WorkerEnvironment,
-    failed_call_status,
-    write_report,
+    fail_unreported_calls,
 )
 
 from lithops_ibm._ce_client import CodeEngineClient, ce_endpoint
@@ -316,18 +309,16 @@ class CodeEngineBackend:
         """Create the job definition and ask the image what it runs (a one-index probe job run)."""
         job_name = self._ensure_job_definition(image, memory)
         project = self.project_id()
-        key = f"lithops.runtimes/{BACKEND}/probes/{resource_name('probe', image, time.time_ns())}.json"
-        request = {"storage": {"backend": self.context.storage_backend, "bucket": self.context.bucket,
-                               "config": dict(self.context.storage_public_config)}, "key": key}
+        probe = RuntimeProbe(self.context, BACKEND, image)
         run = self.client.call("create_job_run", project_id=project, job_name=job_name, scale_array_spec="0",
                                run_commands=["python", "-m", "lithops.worker", "probe"],
-                               run_env_variables=[{"type": "literal", "name": PROBE_ENV, "value": json.dumps(request)}])
+                               run_env_variables=[{"type": "literal", "name": PROBE_ENV, "value": probe.request}])
         try:
             self._wait_for_probe(project, str(run["name"]), image)
-            record = json.loads(self.context.storage.get_object(self.context.bucket, key))
+            record = probe.record()
         finally:
             self.client.call("delete_job_run", project_id=project, name=run["name"], missing_ok=True)
-            self.context.storage.delete_object(self.context.bucket, key)
+            probe.discard()
         return RuntimeMeta(backend=BACKEND, runtime_name=image, runtime_key=self.get_runtime_key(image, memory),
                            python_version=record["python_version"], lithops_version=record["lithops_version"],
                            runtime_memory=memory, runtime_timeout=self.timeout,
@@ -358,21 +349,13 @@ class CodeEngineBackend:
                 and the folder holding the Dockerfile.
         """
         image = self._image(runtime_name)
-        if file is not None and not file.endswith(".txt"):
-            dockerfile = Path(file)
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="lithops-ce-build-"))
-            dockerfile = write_build_context(folder, f"python:{client_python_version()}-slim", ["lithops-ibm"],
-                                             requirements=file, command=WORKER_COMMAND)
-            logger.info("Wrote the build context of %s in %s", image, folder)
         login = None
         if self.config.get("docker_password"):
             login = RegistryLogin(str(self.config.get("docker_server") or "docker.io"),
                                   str(self.config.get("docker_user") or "iamapikey"), str(self.config["docker_password"]))
-        try:
-            build_image(dockerfile, image, platform="linux/amd64", extra_args=extra_args, login=login)
-        except RuntimeBuildError as exc:
-            raise RuntimeBuildError(f"{exc}\n(The Dockerfile is {dockerfile}.)") from None
+        dockerfile = build_runtime_image(image, file, "lithops-ibm", command=WORKER_COMMAND,
+                                         build_prefix="lithops-ce-build-", platform="linux/amd64",
+                                         extra_args=extra_args, login=login)
         self.runtimes.save(RuntimeMeta(backend=BACKEND, runtime_name=image,
                                        runtime_key=self.get_runtime_key(image, self.memory),
                                        runtime_memory=self.memory, runtime_timeout=self.timeout,
@@ -473,15 +456,7 @@ class CodeEngineBackend:
         """Fail the calls of batch ``index`` that reported nothing."""
         if not 0 <= index < len(item.job.batches):
             return
-        batch: CallBatch = item.job.batches[index]
-        storage = self.context.storage
-        for call_id in batch.call_ids:
-            try:
-                storage.head_object(self.context.bucket, status_key(batch.job_key, call_id))
-                continue  # the call reported before the index failed
-            except StorageNoSuchKeyError:
-                pass
-            write_report(batch, self._reporter, failed_call_status(batch, call_id, error))
+        fail_unreported_calls([item.job.batches[index]], self._reporter, error)
         logger.info("Job run %s: index %d failed: %s", item.name, index, error)
 
     def clear(self, job_keys: Sequence[str] | None = None) -> None:

@@ -43,9 +43,7 @@ from lithops.worker import (
     JOB_PAYLOAD_ENV,
     WORKER_ENV,
     WorkerEnvironment,
-    failed_call_status,
-    unreported_calls,
-    write_report,
+    fail_unreported_calls,
 )
 
 from lithops_k8s import _manifest
@@ -326,12 +324,7 @@ class K8sBackend:
         """Write a failure record for each call of ``batches`` that has no status yet; how many."""
         if self._worker_env is None:
             self._worker_env = WorkerEnvironment({self.context.storage_backend: dict(self.context.storage_private_config)})
-        failed = 0
-        for batch in batches:
-            for call_id in unreported_calls(batch, self._worker_env):
-                write_report(batch, self._worker_env, failed_call_status(batch, call_id, error))
-                failed += 1
-        return failed
+        return fail_unreported_calls(batches, self._worker_env, error)
 
     # -- cleaning --
     def clean(self, all: bool = False) -> None:

@@ -4,7 +4,8 @@ with docker where a Docker engine answers, or the exact commands to run elsewher
 :func:`write_build_context` writes a folder holding a ``Dockerfile``, the client's lithops
 distributions (copied as installed, so the image runs exactly the client's lithops) and a
 ``requirements.txt`` (lithops' dependencies pinned to the client's versions, plus the user's
-requirements file). :func:`build_image` builds it (or a user's own Dockerfile) and pushes it.
+requirements file). :func:`build_image` builds it (or a user's own Dockerfile) and pushes it;
+:func:`build_runtime_image` does both for ``lithops runtime build``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lithops.errors import RuntimeBuildError
 from lithops.runtimes._archive import client_requirements, lithops_archive
+from lithops.runtimes._records import client_python_version
 from lithops.version import __version__
 from lithops.worker.marker import WORKER_ENV
 
@@ -193,3 +196,43 @@ def build_image(dockerfile: str | os.PathLike[str], image: str, *, platform: str
                  f"docker login to {login.registry}", stdin=login.password)
         _run(run, [command, "push", image], "docker push")
     return image
+
+
+def build_runtime_image(image: str, file: str | None, distribution: str, *, command: Sequence[str],
+                        build_prefix: str = "lithops-build-", platform: str | None = None,
+                        extra_args: Sequence[str] = (), login: RegistryLogin | None = None) -> Path:
+    """Build and push the image of a container runtime, as ``lithops runtime build`` does.
+
+    ``file`` is the user's Dockerfile (used as is), or a requirements file (a name ending in
+    ``.txt``) added to a build context of the client's lithops and ``distribution`` on
+    ``python:<the client's Python>-slim`` (:func:`write_build_context`, in a new temporary
+    folder), as is no ``file``.
+
+    Args:
+        image: the full image reference, ``registry/repository:tag``.
+        file: the user's Dockerfile or requirements file, or ``None``.
+        distribution: the provider's distribution (``lithops-aws``), copied into the image.
+        command: the image's command (``["python", "-m", "lithops.worker", "run-job"]``).
+        build_prefix: the name prefix of the temporary build folder.
+        platform: ``docker build --platform``.
+        extra_args: more ``docker build`` arguments.
+        login: registry credentials for the push.
+
+    Returns:
+        The Dockerfile the image was built from.
+
+    Raises:
+        RuntimeBuildError: as :func:`build_image`, the message also naming the Dockerfile.
+    """
+    if file is not None and not file.endswith(".txt"):
+        dockerfile = Path(file)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=build_prefix))
+        dockerfile = write_build_context(folder, f"python:{client_python_version()}-slim", [distribution],
+                                         requirements=file, command=command)
+        logger.info("Wrote the build context of %s in %s", image, folder)
+    try:
+        build_image(dockerfile, image, platform=platform, extra_args=extra_args, login=login)
+    except RuntimeBuildError as exc:
+        raise RuntimeBuildError(f"{exc}\n(The Dockerfile is {dockerfile}.)") from None
+    return dockerfile

@@ -16,7 +16,7 @@ import pickle
 import resource
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lithops import _keys as keys
@@ -457,6 +457,30 @@ def unreported_calls(batch: CallBatch, env: WorkerEnvironment) -> list[str]:
     storage = env.batch_storage(batch)
     listed = set(storage.list_keys(batch.storage["bucket"], keys.job_prefix(batch.job_key)))
     return [call_id for call_id in batch.call_ids if keys.status_key(batch.job_key, call_id) not in listed]
+
+
+def fail_unreported_calls(batches: Iterable[CallBatch], env: WorkerEnvironment, error: BaseException) -> int:
+    """Report ``error`` for each call of ``batches`` that has no status in storage yet.
+
+    What a batch-job backend does when it sees a task die (an array index killed for memory, a
+    pod deleted, a job stuck waiting for capacity): the calls the task left fail with ``error``,
+    the ones that reported keep their results. On the client, ``env`` is a
+    ``WorkerEnvironment({context.storage_backend: dict(context.storage_private_config)})``.
+
+    Args:
+        batches: the batches the task ran.
+        env: the environment whose storage clients write the reports.
+        error: the error each unreported call fails with.
+
+    Returns:
+        How many calls were failed.
+    """
+    failed = 0
+    for batch in batches:
+        for call_id in unreported_calls(batch, env):
+            write_report(batch, env, failed_call_status(batch, call_id, error))
+            failed += 1
+    return failed
 
 
 def write_call_logs(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any]) -> None:
