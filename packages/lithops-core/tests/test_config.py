@@ -92,3 +92,20 @@ def test_import_is_light() -> None:
             " print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_declared_bounds_are_checked_when_the_configuration_is_read() -> None:
+    from lithops.config import validate_section
+    from lithops.spi import ConfigOption
+
+    options = (ConfigOption("memory", int, 256, "MiB", minimum=128, maximum=10240),
+               ConfigOption("ratio", float, 0.5, "part", minimum=0, minimum_exclusive=True),
+               ConfigOption("tasks", int, 4, "at most 8", maximum=8))
+    assert validate_section("fn", {"memory": 128, "ratio": 1e-9, "tasks": 8}, options) == {
+        "memory": 128, "ratio": 1e-9, "tasks": 8}
+    for values, said in (({"memory": 64}, "'memory' in section 'fn' must be between 128 and 10240, got 64"),
+                         ({"memory": 10241}, "must be between 128 and 10240, got 10241"),
+                         ({"ratio": 0}, "'ratio' in section 'fn' must be greater than 0, got 0"),
+                         ({"tasks": 9}, "'tasks' in section 'fn' must be at most 8, got 9")):
+        with pytest.raises(ConfigError, match=said):
+            validate_section("fn", values, options)

@@ -109,8 +109,10 @@ LAMBDA_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("runtime", str, None,
                  "Runtime: 'default' (a zip runtime for the client's Python), a name built with"
                  " `lithops runtime build`, or a container image URI in ECR."),
-    ConfigOption("runtime_memory", int, 256, "Memory of the functions in MiB (128 to 10240)."),
-    ConfigOption("runtime_timeout", (int, float), 180, "Function timeout in seconds (at most 900)."),
+    ConfigOption("runtime_memory", int, 256, "Memory of the functions in MiB (128 to 10240).",
+                 minimum=128, maximum=10240),
+    ConfigOption("runtime_timeout", (int, float), 180, "Function timeout in seconds (at most 900, Lambda's limit).",
+                 minimum=1, maximum=900),
     ConfigOption("max_workers", int, 1000, "Most invocations running at once."),
     ConfigOption("worker_processes", int, None, "Accepted for compatibility; calls of a batch run one by one."),
     ConfigOption("invoke_pool_threads", int, 64,
@@ -204,7 +206,6 @@ class LambdaBackend:
         self.memory = int(self.config.get("runtime_memory") or 256)
         self.timeout = float(self.config.get("runtime_timeout") or 180)
         self.architecture = str(self.config.get("architecture") or "x86_64")
-        self._check_limits()
         self.runtime_name = str(self.config.get("runtime") or DEFAULT_RUNTIME)
         self.endpoint: str | None = self.config.get("endpoint")
         self._session = boto3.session.Session(
@@ -240,14 +241,6 @@ class LambdaBackend:
 
     def __repr__(self) -> str:
         return f"<LambdaBackend runtime={self.runtime_name!r} at {self.endpoint or 'AWS ' + self.region}>"
-
-    def _check_limits(self) -> None:
-        if not 128 <= self.memory <= 10240:
-            raise ConfigError(f"Config key 'runtime_memory' in section 'aws_lambda' must be between 128 and"
-                              f" 10240 (MiB), got {self.memory}.")
-        if not 1 <= self.timeout <= 900:
-            raise ConfigError(f"Config key 'runtime_timeout' in section 'aws_lambda' must be between 1 and"
-                              f" 900 (seconds, Lambda's limit), got {self.timeout:g}.")
 
     # names
     def function_name(self, runtime_name: str, memory: int) -> str:

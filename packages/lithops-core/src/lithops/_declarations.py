@@ -46,11 +46,13 @@ class ConfigOption:
     Backends list their options in ``config_options``; core validates user configuration against
     them and generates the configuration reference from them. ``secret`` options are masked in
     ``repr``/logs and are never put into invocation payloads. Numbers may have a ``minimum``
-    (inclusive, or exclusive with ``minimum_exclusive``).
+    (inclusive, or exclusive with ``minimum_exclusive``) and a ``maximum`` (inclusive): a
+    provider's limits (a function's memory, its longest run) are declared, and core refuses a
+    value outside them when it reads the configuration.
     """
 
-    __slots__ = ("choices", "default", "doc", "minimum", "minimum_exclusive", "name", "required", "secret",
-                 "types")
+    __slots__ = ("choices", "default", "doc", "maximum", "minimum", "minimum_exclusive", "name", "required",
+                 "secret", "types")
 
     def __init__(
         self,
@@ -64,9 +66,11 @@ class ConfigOption:
         secret: bool = False,
         minimum: float | None = None,
         minimum_exclusive: bool = False,
+        maximum: float | None = None,
     ) -> None:
         self.minimum = minimum
         self.minimum_exclusive = minimum_exclusive
+        self.maximum = maximum
         self.name = name
         self.types = types if isinstance(types, tuple) else (types,)
         self.default = default

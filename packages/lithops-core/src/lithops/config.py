@@ -249,14 +249,24 @@ def _check_value(section: str, option: ConfigOption, value: Any) -> Any:
         raise ConfigError(
             f"Config key {option.name!r} in section {section!r} must be one of {choices}, got {value!r}.{hint}"
         )
-    if option.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        low = option.minimum
-        if value < low or (option.minimum_exclusive and value == low):
-            bound = f"greater than {low:g}" if option.minimum_exclusive else f"at least {low:g}"
-            raise ConfigError(
-                f"Config key {option.name!r} in section {section!r} must be {bound}, got {value!r}."
-            )
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_bounds(section, option, value)
     return value
+
+
+def _check_bounds(section: str, option: ConfigOption, value: float) -> None:
+    low, high = option.minimum, option.maximum
+    too_low = low is not None and (value < low or (option.minimum_exclusive and value == low))
+    too_high = high is not None and value > high
+    if not (too_low or too_high):
+        return
+    if low is not None and high is not None and not option.minimum_exclusive:
+        bound = f"between {low:g} and {high:g}"
+    elif low is not None and too_low:
+        bound = f"greater than {low:g}" if option.minimum_exclusive else f"at least {low:g}"
+    else:
+        bound = f"at most {high:g}"
+    raise ConfigError(f"Config key {option.name!r} in section {section!r} must be {bound}, got {value!r}.")
 
 
 def resolve_backends(lithops_section: Mapping[str, Any]) -> tuple[str, str]:

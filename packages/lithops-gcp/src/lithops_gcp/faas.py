@@ -70,9 +70,11 @@ def common_options(default_memory: int, default_timeout: int, default_workers: i
         ConfigOption("runtime", str, None,
                      "Runtime: 'default' (the client's lithops and Python) or a name built with"
                      " `lithops runtime build -f requirements.txt NAME`."),
-        ConfigOption("runtime_memory", int, default_memory, "Memory of each instance in MiB (128 to 32768)."),
+        ConfigOption("runtime_memory", int, default_memory, "Memory of each instance in MiB (128 to 32768).",
+                     minimum=128, maximum=32768),
         ConfigOption("runtime_timeout", (int, float), default_timeout,
-                     "Request timeout in seconds (at most 3600); calls still running are reported as timed out."),
+                     "Request timeout in seconds (at most 3600); calls still running are reported as timed out.",
+                     minimum=1, maximum=3600),
         ConfigOption("max_workers", int, default_workers, "Most invocations running at once (and max instances)."),
         ConfigOption("worker_processes", int, None, "Accepted for compatibility; calls of a batch run one by one."),
         ConfigOption("invoke_pool_threads", int, None,
@@ -193,7 +195,6 @@ class GoogleFaasBackend:
         self.memory = int(self.config.get("runtime_memory") or 256)
         self.timeout = float(self.config.get("runtime_timeout") or 300)
         self.max_workers = int(self.config.get("max_workers") or 1000)
-        self._check_limits()
         region = self.config.get("region")
         if not region:
             raise ConfigError(f"No region is configured for {self.name!r}. Set 'region' in the 'gcp' section"
@@ -217,14 +218,6 @@ class GoogleFaasBackend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} runtime={self.runtime_name!r} {self.project}/{self.region}>"
-
-    def _check_limits(self) -> None:
-        if not 128 <= self.memory <= 32768:
-            raise ConfigError(f"Config key 'runtime_memory' in section {self.name!r} must be between 128 and"
-                              f" 32768 (MiB), got {self.memory}.")
-        if not 1 <= self.timeout <= 3600:
-            raise ConfigError(f"Config key 'runtime_timeout' in section {self.name!r} must be between 1 and"
-                              f" 3600 (seconds), got {self.timeout:g}.")
 
     # names and records
     def function_name(self, runtime_name: str, memory: int) -> str:
