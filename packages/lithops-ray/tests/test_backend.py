@@ -173,3 +173,17 @@ def test_no_call_waits_behind_a_straggler_while_a_worker_is_free(ray_config: dic
         open(gate, "w").close()
         assert not not_done, f"{len(not_done)} calls waited behind the straggler"
         assert fexec.get_result(futures) == list(range(20))
+
+
+def test_no_call_of_a_large_job_waits_behind_a_straggler(ray_config: dict[str, Any], tmp_path: Path) -> None:
+    # 100 calls on 2 workers, no chunksize: packed 13 per task, so calls 1-12 share the straggler's
+    # task; it hands them back once the straggler has run for a while, and they run elsewhere.
+    gate = str(tmp_path / "gate")
+    with lithops.FunctionExecutor(config=ray_config) as fexec:
+        futures = fexec.map(_hold_first, range(100), extra_args=(gate,))
+        _, not_done = fexec.wait(futures[1:], timeout=120, show_progressbar=False)
+        held = not futures[0].done()
+        open(gate, "w").close()
+        assert not not_done, f"{len(not_done)} calls waited behind the straggler"
+        assert held, "the straggler ended before the gate opened: the test proved nothing"
+        assert fexec.get_result(futures) == list(range(100))

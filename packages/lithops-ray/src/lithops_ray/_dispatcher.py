@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,7 +38,8 @@ from lithops.errors import (
 from lithops.spi import CallBatch, CallReport, JobSpec, ReportSink
 from lithops.worker import WorkerEnvironment
 
-from lithops_ray._supervisor import failure_report
+from lithops_ray._slots import Slots
+from lithops_ray._supervisor import Released, failure_report
 from lithops_ray._task import STARTED
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,11 @@ ONE_CALL_PER_TASK_UP_TO = 64
 #: the client stops its task and fails the call with FunctionTimeoutError (Ray's transfer of the
 #: previous report and of the call's arguments needs a moment on a busy node).
 DIRECT_TIMEOUT_GRACE = 2.0
+#: Seconds a call of a packed batch runs before the calls behind it are handed back and run in
+#: another task (when a slot frees): calls shorter than this stay packed, for throughput.
+RELEASE_AFTER = 0.5
+#: Function packages kept in Ray's object store for the next jobs of the same function.
+_KEPT_PACKAGES = 16
 
 
 class _TaskFailed(Exception):
@@ -61,6 +69,12 @@ class _TaskFailed(Exception):
 class _JobState:
     cancelled: bool = False
     handles: set[Any] = field(default_factory=set)
+    #: A one-call job started from the client's thread: set by whoever ends it (its result, or
+    #: the watch that found it lost), so that it is reported once.
+    ended: bool = False
+    timer: asyncio.TimerHandle | None = None
+    #: Runs of the calls that tasks handed back (their first call ran too long).
+    tails: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,8 +118,10 @@ class Dispatcher:
         self.settings = settings
         self._storage_env = storage_env
         self._jobs: dict[str, _JobState] = {}
+        self._lock = threading.Lock()
+        self._packages: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
-        self._slots = asyncio.Semaphore(max(1, max_in_flight))
+        self._slots = Slots(self._loop, max_in_flight)
         self._closed = False
         self._thread = threading.Thread(target=self._loop.run_forever, name="lithops-ray", daemon=True)
         self._thread.start()
@@ -115,11 +131,124 @@ class Dispatcher:
         """Start ``job``; with ``reject``, fail its calls at once with that reason instead."""
         if self._closed:
             raise InvocationError("The ray backend of this executor is closed; create a new FunctionExecutor.")
-        boxed = [self._ray.put(job.function_package)] if reject is None else []
+        if reject is None and self._submit_single(job, sink):
+            return
+        boxed = self._package(job) if reject is None else []
         job = _one_call_per_task(job)
         calls = self._put_calls(job) if reject is None else [None] * len(job.batches)
-        future = asyncio.run_coroutine_threadsafe(self._run_job(job, boxed, calls, sink, reject), self._loop)
+        self._start(job, boxed, calls, sink, reject)
+
+    def _start(self, job: JobSpec, boxed: list[Any], calls: list[Any], sink: ReportSink | None,
+               reject: str | None, retries: int | None = None) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._run_job(job, boxed, calls, sink, reject, retries),
+                                                  self._loop)
         future.add_done_callback(_log_failure)
+
+    def _package(self, job: JobSpec) -> list[Any]:
+        """The function package's ObjectRef, in a list (see :func:`lithops_ray._task._package_source`);
+        put into the object store once for the jobs of the same function."""
+        with self._lock:
+            ref = self._packages.pop(job.function_hash, None)
+            if ref is None:
+                ref = self._ray.put(job.function_package)
+            self._packages[job.function_hash] = ref  # most recently used last
+            while len(self._packages) > _KEPT_PACKAGES:
+                del self._packages[next(iter(self._packages))]
+        return [ref]
+
+    def _submit_single(self, job: JobSpec, sink: ReportSink | None) -> bool:
+        """Start a job of one call as one plain Ray task from this thread, when a slot is free.
+
+        No hop to the event loop and no streaming: the call's report comes back as the task's
+        return value and completes the future from Ray's callback. The call process enforces
+        the call's timeout; the client only watches for a lost task (from submission, as over
+        Ray Client). Calls run in the Ray worker (``isolation: none``) keep the streaming path:
+        there the client times the call from its start, which only a streaming task tells.
+
+        Returns:
+            ``False`` when the job must go through the event loop instead.
+
+        Raises:
+            SerializationError: Ray cannot serialize the call's arguments.
+        """
+        if (not self.settings.streaming or self.settings.direct or len(job.batches) != 1
+                or len(job.batches[0].call_ids) != 1 or not self._slots.try_take()):
+            return False
+        batch = job.batches[0]
+        calls = job.call_data[0] if job.call_data is not None else None
+        state = _JobState()
+        try:
+            boxed = self._package(job)
+            ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, calls, 0)
+        except Exception as exc:
+            self._slots.give()
+            if calls is not None and "serializ" in str(exc).lower():
+                raise SerializationError(
+                    f"The arguments of the call cannot be serialized by Ray: {type(exc).__name__}:"
+                    f" {_first_line(exc)}. Pass plain data (or objects picklable with cloudpickle);"
+                    " open files, locks and clients cannot travel."
+                ) from exc
+            raise InvocationError(
+                f"Ray refused the task of job {job.job_key}: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+        state.handles.add(ref)
+        self._jobs[job.job_key] = state
+        with _closed_loop_ignored():  # closed meanwhile: the task was or will be cancelled
+            self._loop.call_soon_threadsafe(self._watch_single, job.job_key, state, ref, batch, sink)
+        ref.future().add_done_callback(
+            functools.partial(self._single_ended, job, batch, boxed, calls, sink, state))
+        return True
+
+    def _end_single(self, key: str, state: _JobState) -> bool:
+        """Claim the end of a one-call job (any thread); ``False`` if it already ended."""
+        with self._lock:
+            if state.ended:
+                return False
+            state.ended = True
+        if self._jobs.get(key) is state:
+            self._jobs.pop(key, None)
+        self._slots.give()
+        return True
+
+    def _single_ended(self, job: JobSpec, batch: CallBatch, boxed: list[Any], calls: Any,
+                      sink: ReportSink | None, state: _JobState,
+                      future: concurrent.futures.Future[list[CallReport]]) -> None:
+        """Ray's callback: the task of a one-call job ended."""
+        if not self._end_single(job.job_key, state):
+            return
+        timer = state.timer
+        if timer is not None:
+            with _closed_loop_ignored():
+                self._loop.call_soon_threadsafe(timer.cancel)
+        if state.cancelled:
+            return
+        exc = future.exception()
+        if exc is None:
+            self._deliver(future.result(), sink)
+            return
+        error = self._ray_failure(exc, started=False) if isinstance(exc, Exception) else WorkerLostError(str(exc))
+        if isinstance(error, _TaskFailed):
+            self._fail(batch, batch.call_ids, InvocationError(str(error)), sink)
+        elif self.settings.max_retries > 0 and not self._closed:
+            logger.warning("Re-running call %s/%s: %s", batch.job_key, batch.call_ids[0], error)
+            with _closed_loop_ignored():
+                self._start(job, boxed, [calls], sink, None, self.settings.max_retries - 1)
+        else:
+            self._fail(batch, batch.call_ids, error, sink)
+
+    def _watch_single(self, key: str, state: _JobState, ref: Any, batch: CallBatch,
+                      sink: ReportSink | None) -> None:
+        """On the loop: fail a one-call job whose task stays silent past its timeout and a grace."""
+        if not state.ended:
+            limit = batch.timeout + LOST_GRACE
+            state.timer = self._loop.call_later(limit, self._single_lost, key, state, ref, batch, sink, limit)
+
+    def _single_lost(self, key: str, state: _JobState, ref: Any, batch: CallBatch, sink: ReportSink | None,
+                     limit: float) -> None:
+        if self._end_single(key, state):
+            self._cancel_task(ref)
+            if not state.cancelled:
+                self._fail(batch, batch.call_ids, _lost(batch, limit), sink)
 
     def _put_calls(self, job: JobSpec) -> list[Any]:
         """Each batch's call arguments into the object store (one object per batch), before any
@@ -154,6 +283,8 @@ class Dispatcher:
         if self._closed:
             return
         self._closed = True
+        with self._lock:
+            self._packages.clear()
         try:
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
         except (concurrent.futures.TimeoutError, RuntimeError) as exc:
@@ -188,7 +319,7 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run_job(self, job: JobSpec, boxed: list[Any], calls: list[Any], sink: ReportSink | None,
-                       reject: str | None) -> None:
+                       reject: str | None, retries: int | None = None) -> None:
         if reject is not None:
             for batch in job.batches:
                 self._fail(batch, batch.call_ids, InvocationError(reject), sink)
@@ -196,25 +327,39 @@ class Dispatcher:
         state = self._jobs.setdefault(job.job_key, _JobState())
         job_slots = asyncio.Semaphore(max(1, job.max_workers))
         try:
-            await asyncio.gather(*(self._run_batch(batch, boxed, batch_calls, sink, state, job_slots)
+            await asyncio.gather(*(self._run_batch(batch, boxed, batch_calls, sink, state, job_slots, retries)
                                    for batch, batch_calls in zip(job.batches, calls)))
+            while state.tails:
+                tails, state.tails = state.tails, []
+                await asyncio.gather(*tails)
         finally:
             if self._jobs.get(job.job_key) is state:
                 del self._jobs[job.job_key]
 
     async def _run_batch(self, batch: CallBatch, boxed: list[Any], calls: Any, sink: ReportSink | None,
-                         state: _JobState, job_slots: asyncio.Semaphore) -> None:
-        total = len(batch.call_ids)
-        first = 0
-        retries = self.settings.max_retries
+                         state: _JobState, job_slots: asyncio.Semaphore, retries: int | None = None,
+                         first: int = 0, stop: int | None = None) -> None:
+        """Run the calls ``first`` to ``stop`` of ``batch`` in as many tasks as failures need."""
+        total = len(batch.call_ids) if stop is None else stop
+        retries = self.settings.max_retries if retries is None else retries
+
+        def release(tail: int, tail_stop: int) -> None:
+            state.tails.append(asyncio.ensure_future(
+                self._run_batch(batch, boxed, calls, sink, state, job_slots, None, tail, tail_stop)))
+
         while first < total and not state.cancelled:
-            async with job_slots, self._slots:
-                if state.cancelled:
-                    return
-                if self.settings.streaming:
-                    reached, error = await self._stream(batch, boxed, calls, first, sink, state)
-                else:
-                    reached, error = await self._whole(batch, boxed, calls, first, sink, state)
+            async with job_slots:
+                await self._slots.take()
+                try:
+                    if state.cancelled:
+                        return
+                    if self.settings.streaming:
+                        reached, total, error = await self._stream(batch, boxed, calls, first, total, sink,
+                                                                   state, release)
+                    else:
+                        reached, error = await self._whole(batch, boxed, calls, first, sink, state)
+                finally:
+                    self._slots.give()
             if error is None or state.cancelled:
                 return
             if isinstance(error, _TaskFailed):
@@ -226,7 +371,7 @@ class Dispatcher:
                                batch.call_ids[reached], error)
                 first = reached
                 continue
-            failed = batch.call_ids[reached:reached + 1] if self.settings.streaming else batch.call_ids[reached:]
+            failed = batch.call_ids[reached:reached + 1] if self.settings.streaming else batch.call_ids[reached:total]
             self._fail(batch, failed, error, sink)
             first = reached + len(failed)
             retries = self.settings.max_retries
@@ -238,17 +383,23 @@ class Dispatcher:
             options["memory"] = int(memory_mb) * 1024 * 1024
         return options
 
-    async def _stream(self, batch: CallBatch, boxed: list[Any], calls: Any, first: int,
-                      sink: ReportSink | None,
-                      state: _JobState) -> tuple[int, LithopsError | _TaskFailed | None]:
-        """One streaming task from call ``first``: ``(first call not reported, error or None)``."""
+    async def _stream(self, batch: CallBatch, boxed: list[Any], calls: Any, first: int, stop: int,
+                      sink: ReportSink | None, state: _JobState,
+                      release: Callable[[int, int], None]) -> tuple[int, int, LithopsError | _TaskFailed | None]:
+        """One streaming task for the calls ``first`` to ``stop``: ``(first call not reported,
+        the stop left to this task, error or None)``. Calls the task hands back go to ``release``.
+        """
         direct = self.settings.direct
         options = self._options(batch)
         if direct:
             # A call that ends its Ray worker must not take the report of the call before it
             # along: the next call starts once the client has that report.
             options["_generator_backpressure_num_objects"] = 1
-        generator = self._stream_task.options(**options).remote(batch, boxed, calls, first, direct)
+        # Only batches packed for transport (no chunksize) are split; calls in the Ray worker
+        # cannot be handed back: nothing watches them there.
+        release_after = RELEASE_AFTER if batch.divisible and not direct else None
+        generator = self._stream_task.options(**options).remote(batch, boxed, calls, first, direct, stop,
+                                                                release_after)
         state.handles.add(generator)
         reached = first
         started = False
@@ -260,24 +411,29 @@ class Dispatcher:
                 try:
                     ref = await asyncio.wait_for(generator.__anext__(), silence)
                 except StopAsyncIteration:
-                    return reached, None
+                    return reached, stop, None
                 value = await ref
                 if isinstance(value, str) and value == STARTED:
                     started = True
+                    continue
+                if isinstance(value, Released):
+                    if value.first < stop:
+                        release(value.first, stop)
+                        stop = value.first
                     continue
                 reached += len(value)
                 self._deliver(value, sink)
         except asyncio.TimeoutError:
             self._cancel_task(generator)
             if direct:
-                return reached, FunctionTimeoutError(
+                return reached, stop, FunctionTimeoutError(
                     f"Call {batch.job_key}/{batch.call_ids[reached]} did not finish within its timeout of"
                     f" {batch.timeout:g} s and was stopped (its Ray worker was killed). Raise the timeout"
                     " (timeout=..., or execution_timeout in the 'lithops' section) or make the call shorter."
                 )
-            return reached, _lost(batch, silence)
+            return reached, stop, _lost(batch, silence)
         except Exception as exc:
-            return reached, self._ray_failure(exc, started)
+            return reached, stop, self._ray_failure(exc, started)
         finally:
             state.handles.discard(generator)
 
@@ -373,6 +529,15 @@ def _lost(batch: CallBatch, silence: float | None) -> WorkerLostError:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
+
+
+@contextlib.contextmanager
+def _closed_loop_ignored() -> Iterator[None]:
+    """For hops to the event loop from other threads that may come after :meth:`Dispatcher.close`."""
+    try:
+        yield
+    except RuntimeError:
+        pass
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:

@@ -11,6 +11,12 @@ the Ray worker, and never hangs. The call process dies with its Ray worker (PDEA
 
 Reports are handed on in lists of those that arrived without waiting: fast calls travel together,
 a slow call's report travels as soon as it exists.
+
+A batch packs calls for throughput, but no call should wait behind a slow one while a worker may
+be free (Lithops runs one call per invocation). When a call has run for ``release_after`` seconds,
+the worker gives the calls of the batch not yet started back to the client (a :class:`Released`
+item), which runs them in another task. The call process checks, under a lock shared with the
+worker, that a call is still its own before starting it: a call is never run twice.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import multiprocessing
 import os
 import pickle
 import select
@@ -30,6 +37,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from lithops.spi import CallBatch, CallReport
@@ -60,6 +68,17 @@ PackageSource = Callable[[], "bytes | None"]
 
 _process: _CallProcess | None = None
 _process_lock = threading.Lock()
+#: Indexes into the memory a call process shares with its worker: the first call of the batch it
+#: may not start, and the call it started last.
+_LIMIT, _STARTED = 0, 1
+
+
+@dataclass(frozen=True)
+class Released:
+    """Streamed instead of reports: the calls of the batch from ``first`` on (up to where it was
+    asked to stop) will not run in this task; the client runs them elsewhere."""
+
+    first: int
 
 
 def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str,
@@ -80,20 +99,26 @@ def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str
 
 
 def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: PackageSource,
-                    first_call: int = 0) -> Iterator[list[CallReport]]:
-    """Run the calls of ``batch`` from ``first_call`` in the call process; yield their reports.
+                    first_call: int = 0, stop: int | None = None,
+                    release_after: float | None = None) -> Iterator[list[CallReport] | Released]:
+    """Run the calls of ``batch`` from ``first_call`` (up to ``stop``) in the call process; yield
+    their reports.
 
-    Every call gets exactly one report, in call order: its own, or a failure (timeout, crash).
+    Every call gets exactly one report, in call order: its own, or a failure (timeout, crash);
+    except the calls handed back with a :class:`Released`, which get none here.
 
     Args:
         env: the Ray worker's environment, used to record failures in storage.
         package: returns the function package; asked only when the call process lacks it.
+        stop: the index after the last call to run; default: to the end of the batch.
+        release_after: seconds a call may run before the calls behind it are handed back;
+            ``None``: never (the task's results cannot be streamed).
     """
     global _process
     shared = _process_lock.acquire(blocking=False)  # one task at a time per worker, normally
     try:
         index_of = {call_id: index for index, call_id in enumerate(batch.call_ids)}
-        total = len(batch.call_ids)
+        total = len(batch.call_ids) if stop is None else min(stop, len(batch.call_ids))
         next_call = first_call
         while next_call < total:
             process = (_process if shared else None) or _CallProcess()
@@ -101,8 +126,11 @@ def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: PackageSo
                 _process = process
             finished = False
             try:
-                for reports in process.run(batch, package, next_call):
-                    next_call = index_of[reports[-1].call_id] + 1
+                for reports in process.run(batch, package, next_call, total, release_after):
+                    if isinstance(reports, Released):
+                        total = reports.first
+                    else:
+                        next_call = index_of[reports[-1].call_id] + 1
                     yield reports
                 finished = True
             finally:
@@ -127,6 +155,9 @@ class _CallProcess:
     def __init__(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
+        context = multiprocessing.get_context("fork")
+        self._shared = context.RawArray("q", 2)
+        self._shared_lock = context.Lock()
         parent = os.getpid()
         with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -135,7 +166,7 @@ class _CallProcess:
             os.close(request_write)
             os.close(reply_read)
             _die_with_parent(parent)
-            _serve(request_read, reply_write)
+            _serve(request_read, reply_write, self._shared, self._shared_lock)
         os.close(request_read)
         os.close(reply_write)
         self.pid = pid
@@ -148,8 +179,11 @@ class _CallProcess:
         self.running: int | None = None
         self.timed_out = False
 
-    def run(self, batch: CallBatch, package: PackageSource, first_call: int) -> Iterator[list[CallReport]]:
-        """Hand the batch over and yield its reports until it is done or the process dies.
+    def run(self, batch: CallBatch, package: PackageSource, first_call: int, stop: int,
+            release_after: float | None = None) -> Iterator[list[CallReport] | Released]:
+        """Hand the calls ``first_call`` to ``stop`` of the batch over and yield their reports until
+        they are done or the process dies; a :class:`Released` when a call has run for
+        ``release_after`` seconds and the calls behind it are handed back.
 
         Afterwards ``alive`` says whether the process survived; if not, ``running`` is the call
         it was running (if any), ``timed_out`` whether it was killed for overrunning it, and
@@ -159,6 +193,9 @@ class _CallProcess:
         self.timed_out = False
         loaded = (_storage_key(batch), batch.function_hash)
         function = None if loaded in self._functions else package()
+        with self._shared_lock:
+            self._shared[_LIMIT] = stop
+            self._shared[_STARTED] = first_call - 1
         try:
             self._send(("batch", batch, function, first_call))
         except OSError:  # it died while idle
@@ -166,6 +203,7 @@ class _CallProcess:
             return
         self._functions.add(loaded)
         started = 0.0
+        release_at: float | None = None  # when the calls behind the running one are handed back
         pending: list[CallReport] = []
         while True:
             message = self._next(0.0)
@@ -173,9 +211,21 @@ class _CallProcess:
                 yield pending
                 pending = []
                 continue
+            if message is None and release_at is not None and time.monotonic() >= release_at:
+                release_at = None
+                first = self._release()
+                if first is not None:
+                    yield Released(first)
+                continue
             if message is None:
-                wait: float | None = None if self.running is None else started + batch.timeout - time.monotonic()
+                wait: float | None = None
+                if self.running is not None:
+                    wait = started + batch.timeout - time.monotonic()
+                    if release_at is not None:
+                        wait = min(wait, release_at - time.monotonic())
                 message = self._next(max(wait, 0.0) if wait is not None else None)
+                if message is None and release_at is not None and time.monotonic() < started + batch.timeout:
+                    continue  # time to hand back the calls behind the running one
             if message is None:  # the running call overran its timeout
                 self.timed_out = True
                 self._end()
@@ -186,13 +236,25 @@ class _CallProcess:
             kind, value = message
             if kind == "start":
                 self.running, started = value, time.monotonic()
+                release_at = None if release_after is None else started + release_after
             elif kind == "report":
                 self.running = None
+                release_at = None
                 pending.append(value)
             else:  # "done"
                 break
         if pending:
             yield pending
+
+    def _release(self) -> int | None:
+        """Stop the call process after its running call: the first call it will not start, or
+        ``None`` when there is none left to hand back."""
+        with self._shared_lock:
+            first = int(self._shared[_STARTED]) + 1
+            if first >= self._shared[_LIMIT]:
+                return None
+            self._shared[_LIMIT] = first
+        return first
 
     def _send(self, message: tuple[Any, ...]) -> None:
         if self._requests is None:
@@ -309,7 +371,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(_HANDLER_FAILED)
 
 
-def _serve(requests: int, replies: int) -> NoReturn:
+def _serve(requests: int, replies: int, shared: Any, lock: Any) -> NoReturn:
     """The call process: run batches until the worker closes the pipe."""
     code = 0
     try:
@@ -320,13 +382,21 @@ def _serve(requests: int, replies: int) -> NoReturn:
         def send(message: tuple[str, Any]) -> None:
             _write_frame(replies, message)
 
+        def before_call(index: int) -> bool:
+            with lock:
+                if index >= shared[_LIMIT]:
+                    return False  # the worker handed this call and the ones after it back
+                shared[_STARTED] = index
+            send(("start", index))
+            return True
+
         while True:
             request = _read_frame(requests)
             if request is None:
                 break
             _, batch, package, first_call = request
             run_batch(batch, envs.of(batch), lambda report: send(("report", report)), package,
-                      lambda index: send(("start", index)), first_call)
+                      before_call, first_call)
             send(("done", None))
     except BaseException:
         traceback.print_exc()

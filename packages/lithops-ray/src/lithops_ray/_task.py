@@ -21,7 +21,7 @@ from typing import Any
 from lithops.spi import CallBatch, CallReport
 from lithops.worker import WorkerEnvironment, iter_batch
 
-from lithops_ray._supervisor import IN_CHILD_ENV, Environments, PackageSource, supervise_batch
+from lithops_ray._supervisor import IN_CHILD_ENV, Environments, PackageSource, Released, supervise_batch
 
 #: The first item a streaming task yields: the client starts watching for lost calls from here,
 #: so time spent queued in Ray does not count. With ``isolation: none`` it comes once the function
@@ -87,13 +87,19 @@ def _run_here(batch: CallBatch, env: WorkerEnvironment, calls: Sequence[dict[str
 
 
 def stream_batch(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequence[dict[str, Any]] | None,
-                 first_call: int = 0, direct: bool = False) -> Iterator[str | list[CallReport]]:
+                 first_call: int = 0, direct: bool = False, stop: int | None = None,
+                 release_after: float | None = None) -> Iterator[str | list[CallReport] | Released]:
     """A streaming task: yields :data:`STARTED`, then lists of reports as calls finish (one
-    report per item with ``direct``: each restarts the client's watch of a call's timeout)."""
+    report per item with ``direct``: each restarts the client's watch of a call's timeout).
+
+    In the call process, the calls from ``first_call`` up to ``stop``; a call that runs for
+    ``release_after`` seconds hands the ones behind it back to the client (a
+    :class:`~lithops_ray._supervisor.Released` item).
+    """
     if not direct:
         yield STARTED
         yield from supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
-                                   first_call)
+                                   first_call, stop, release_after)
         return
     env = _load_here(batch, boxed_package)
     yield STARTED
@@ -111,5 +117,6 @@ def run_batch_task(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequen
     reports: list[CallReport] = []
     for chunk in supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
                                  first_call):
-        reports.extend(chunk)
+        if not isinstance(chunk, Released):  # never: nothing is handed back without release_after
+            reports.extend(chunk)
     return reports
