@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import pickle
-import resource
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -297,13 +296,12 @@ def _invoke(
     if env.restore_state and env.process_state is None:
         env.process_state = ProcessState()  # this process's state between calls
     saved_env = _apply_env(batch.extra_env)
-    env.usage.start()
-    usage_start = resource.getrusage(resource.RUSAGE_SELF)
-    func_start = time.time()
     args = ()
     if "__args__" in kwargs:
         kwargs = dict(kwargs)
         args = kwargs.pop("__args__")
+    env.usage.start()
+    func_start = time.time()
     with capture_output() as printed:
         try:
             result = loaded.func(*args, **kwargs)
@@ -314,7 +312,7 @@ def _invoke(
                 raise
             result, failure = None, pack_exception(exc)
     func_end = time.time()
-    usage_end = resource.getrusage(resource.RUSAGE_SELF)
+    env.usage.stop()
     _restore_env(saved_env)
     if env.process_state is not None and not env.process_state.restore():
         env.tainted = True
@@ -322,8 +320,6 @@ def _invoke(
         worker_func_start_tstamp=func_start,
         worker_func_end_tstamp=func_end,
         worker_func_exec_time=round(func_end - func_start, 8),
-        worker_func_cpu_user_time=round(usage_end.ru_utime - usage_start.ru_utime, 8),
-        worker_func_cpu_system_time=round(usage_end.ru_stime - usage_start.ru_stime, 8),
     )
     stats.update(env.usage.stats())
     return result, failure, printed.text()

@@ -8,7 +8,12 @@ machine-wide, during the call).
 
 A warm worker runs many calls in one process, so its peak is reset before each call (Linux's
 ``clear_refs``), which makes the end peak the call's own. The ``/proc`` files stay open and are
-re-read with ``pread``: a few microseconds per call instead of tens. The machine-wide counters
+re-read with ``pread``: a few microseconds per call instead of tens. ``getrusage``'s peak is the
+cheap reading, but it keeps the peak of the process a worker was started from (the kernel carries
+it across ``exec``): when it is above the reset peak, the call's own peak is ``VmHWM`` in
+``/proc/self/status``, which is read only when the process took a page fault during the call (a
+process that faulted no page in cannot have grown its resident set).
+``worker_func_cpu_user_time``/``_system_time`` are the process's CPU seconds during the call. The machine-wide counters
 (CPU, network) are sampled at most every 10 ms, the kernel's CPU accounting tick: calls shorter
 than that share a sample and report no CPU or network use of their own.
 """
@@ -93,6 +98,8 @@ class CallUsage:
         self._peak_start = 0
         self._reset = False
         self._rusage_exact = True
+        self._rusage_start: Any = None
+        self._rusage_end: Any = None
         self._cpu_start: list[tuple[int, int]] = []
         self._net_start = (0, 0)
         self._sample: tuple[list[tuple[int, int]], tuple[int, int]] = ([], (0, 0))
@@ -109,17 +116,24 @@ class CallUsage:
         return True
 
     def start(self) -> None:
+        """The call starts now: call it last, right before the function."""
         self._reset = self._reset_peak()
         if self._reset:
             statm = _read(self._statm, 256).split()
             self._peak_start = int(statm[1]) * _PAGE_SIZE if len(statm) > 1 else 0
-            # getrusage's peak also counts threads that ended at a higher peak: when it is above
-            # the peak just reset, only /proc/self/status's VmHWM is the call's own.
-            self._rusage_exact = _max_rss() <= self._peak_start + _PAGE_SIZE * 16
-        else:
-            self._peak_start = _max_rss()
-            self._rusage_exact = True
         self._cpu_start, self._net_start = self._machine_counters()
+        self._rusage_start = rusage = resource.getrusage(resource.RUSAGE_SELF)
+        if self._reset:
+            # getrusage's peak also counts ended threads and the process before exec: when it is
+            # above the peak just reset, only /proc/self/status's VmHWM is the call's own.
+            self._rusage_exact = rusage.ru_maxrss * 1024 <= self._peak_start + _PAGE_SIZE * 16
+        else:
+            self._peak_start = rusage.ru_maxrss * 1024
+            self._rusage_exact = True
+
+    def stop(self) -> None:
+        """The call ended: call it first, right after the function."""
+        self._rusage_end = resource.getrusage(resource.RUSAGE_SELF)
 
     def _machine_counters(self) -> tuple[list[tuple[int, int]], tuple[int, int]]:
         now = time.monotonic()
@@ -129,14 +143,18 @@ class CallUsage:
         return self._sample
 
     def stats(self) -> dict[str, Any]:
-        """The call's usage stats (Lithops keys), measured now."""
+        """The call's usage stats (Lithops keys), measured now (after :meth:`stop`)."""
+        start, end = self._rusage_start, self._rusage_end
         statm = _read(self._statm, 256).split()
         vms, rss, shared = ((int(statm[0]), int(statm[1]), int(statm[2])) if len(statm) > 2 else (0, 0, 0))
         if self._reset and not self._rusage_exact:
-            peak_kib = _status_kib(_read(self._status, 4096), b"VmHWM:")
-            peak_end = peak_kib * 1024 if peak_kib is not None else _max_rss()
+            if end.ru_minflt + end.ru_majflt == start.ru_minflt + start.ru_majflt:
+                peak_end = rss * _PAGE_SIZE  # no page came in: the peak is the reset one, or now
+            else:
+                peak_kib = _status_kib(_read(self._status, 4096), b"VmHWM:")
+                peak_end = peak_kib * 1024 if peak_kib is not None else _max_rss()
         else:
-            peak_end = _max_rss()
+            peak_end = end.ru_maxrss * 1024
         cpu_end, (sent, received) = self._machine_counters()
         usage = []
         for (busy0, total0), (busy1, total1) in zip(self._cpu_start, cpu_end):
@@ -152,4 +170,6 @@ class CallUsage:
             "worker_func_cpu_usage": usage,
             "worker_func_sent_net_io": max(sent - net_start[0], 0),
             "worker_func_recv_net_io": max(received - net_start[1], 0),
+            "worker_func_cpu_user_time": round(end.ru_utime - start.ru_utime, 8),
+            "worker_func_cpu_system_time": round(end.ru_stime - start.ru_stime, 8),
         }
