@@ -34,9 +34,14 @@ class ReleasedJob:
         self.job_id = first.job_id
         self.stats = array("d")
         self.failed = bytearray(len(futures))
+        # Where each kept stat sits in a future's values, per key tuple (one or two per job).
+        positions: dict[tuple[str, ...], list[int]] = {}
         for index, future in enumerate(futures):
-            stats = future.stats
-            self.stats.extend(float(stats.get(key, math.nan)) for key in KEPT_STATS)
+            keys, values = future._stat_items()
+            where = positions.get(keys)
+            if where is None:
+                where = positions[keys] = [keys.index(key) if key in keys else -1 for key in KEPT_STATS]
+            self.stats.extend([float(values[i]) if i >= 0 else math.nan for i in where])
             self.failed[index] = bool(future.error)
 
     def __len__(self) -> int:

@@ -186,6 +186,11 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         """The call's stats (Lithops keys: ``host_submit_tstamp``, ``worker_func_exec_time``...)."""
         return dict(zip(self._stat_keys, self._stat_values))
 
+    def _stat_items(self) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """The stats as ``(keys, values)``, without building a dict: the futures of one job share
+        one key tuple (the same object), so core reading many futures looks keys up once."""
+        return self._stat_keys, self._stat_values
+
     def _status_record(self) -> dict[str, Any]:
         record = {"executor_id": self.executor_id, "job_id": self.job_id, "call_id": self.call_id,
                   "success": not isinstance(self._value, _Failed)}
