@@ -136,6 +136,9 @@ def test_life_cycle(mp_config: dict[str, Any]) -> None:
     pending = pool.apply_async(_sleep, (30,))
     pool.terminate()
     pool.join()
-    assert not pending.ready()
+    # Never a hang: a dropped result raises (the standard library's would wait forever).
+    assert pending.ready() and not pending.successful()
+    with pytest.raises(mp.TimeoutError, match="pool was terminated"):
+        pending.get()
     with pytest.raises(ValueError):
         pool.map(_square, [1])

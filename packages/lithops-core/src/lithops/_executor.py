@@ -17,6 +17,7 @@ from typing import Any
 from lithops import _keys as keys
 from lithops import constants, registry
 from lithops._cleaner import delete_executor_objects, delete_job_data, expire_kept_logs
+from lithops._export import StorageExporter
 from lithops._invoker import Invoker
 from lithops._job import auto_chunksize, batch_call_data, bind_iterdata, make_batches, wants_obj
 from lithops._lease import ExecutorLease
@@ -159,6 +160,9 @@ class FunctionExecutor:
         self._poll_storage = (lithops_cfg.get("monitoring") == "storage"
                               or Capability.DIRECT_RESULTS not in self.compute.capabilities)
         self._report_to_storage = in_worker_process() or self._poll_storage
+        # Futures of direct-channel jobs pickled unfinished get their outcome copied to storage.
+        self._exporter = None if self._report_to_storage else StorageExporter(
+            self.storage.storage_backend, self._bucket, self._lease.ensure)
         self._packages: dict[tuple[bytes, tuple[str, ...] | None, tuple[str, ...]],
                              tuple[FunctionPackage, bytes]] = {}
         self._job_counter = 0
@@ -293,7 +297,8 @@ class FunctionExecutor:
     def _create_futures(self, job_id: str, count: int) -> list[ResponseFuture]:
         ref = self._storage_ref
         job_key = keys.job_key(self.executor_id, job_id)
-        futures = [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref, job_key) for i in range(count)]
+        futures = [ResponseFuture(self.executor_id, job_id, f"{i:05d}", ref, job_key, self._exporter)
+                   for i in range(count)]
         self._flags.add_job(job_key, count)
         self._job_futures[job_key] = futures
         return futures

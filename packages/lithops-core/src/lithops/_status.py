@@ -13,10 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import time
 import traceback as traceback_module
 from typing import Any
 
+from lithops import _keys as keys
+from lithops._transient import retry_transient
 from lithops.errors import RemoteError
+
+#: Outputs up to this size travel inside the status record (one object less to write and read).
+INLINE_OUTPUT_LIMIT = 64 * 1024
 
 _B64 = "__b64__"
 
@@ -91,3 +97,40 @@ def decode_status(data: bytes | str) -> dict[str, Any]:
 
     decoded: dict[str, Any] = json.loads(data, object_hook=hook)
     return decoded
+
+
+def store_report(storage: Any, bucket: str, job_key: str, status: dict[str, Any],
+                 output: bytes | None = None) -> None:
+    """Write a call's output, status record and done marker to ``bucket`` of a storage backend
+    (in that order: the marker means complete), where storage monitors find them.
+
+    A small output travels inside the status record. A transient outage of the storage is ridden
+    out (:func:`lithops._transient.retry_transient`): this report may be the only copy.
+
+    Args:
+        storage: a storage backend (``put_object(bucket, key, body)``).
+        bucket: the bucket of the job's records.
+        job_key: ``<executor>-<job>`` of the call.
+        status: the call's status record; updated with where the output went.
+        output: the pickled result of a successful call.
+    """
+    call = f"{job_key}/{status['call_id']}"
+
+    def put(key: str, body: bytes, what: str) -> None:
+        retry_transient(lambda: storage.put_object(bucket, key, body), f"writing the {what} of call {call}")
+
+    upload_start = time.time()
+    if output is not None and len(output) <= INLINE_OUTPUT_LIMIT:
+        status["output"] = output
+    elif output is not None:
+        put(keys.output_key(job_key, status["call_id"]), output, "output")
+        status["output_in_storage"] = True
+    stats = status.setdefault("stats", {})
+    stats["worker_result_upload_time"] = round(time.time() - upload_start, 8)
+    stats["worker_end_tstamp"] = time.time()
+    put(keys.status_key(job_key, status["call_id"]), encode_status(status), "status")
+    # The marker's time is taken at each attempt: one written late (after an outage) must sort
+    # after the markers a monitor has already passed, or its grace window misses it.
+    retry_transient(
+        lambda: storage.put_object(bucket, keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b""),
+        f"writing the done marker of call {call}")

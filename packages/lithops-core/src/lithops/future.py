@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from lithops import _keys as keys
-from lithops._status import unpack_exception
+from lithops._status import pack_exception, unpack_exception
 from lithops.errors import SerializationError
 
 _Future = concurrent.futures.Future
@@ -101,11 +101,12 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     _condition = _SHARED_CONDITION
 
-    __slots__ = ("_call_status", "_invoked", "_job_key", "_output_loader", "_source", "_stat_keys",
-                 "_stat_values", "_value", "call_id", "executor_id", "job_id", "retries")
+    __slots__ = ("_call_status", "_exporter", "_invoked", "_job_key", "_output_loader", "_source",
+                 "_stat_keys", "_stat_values", "_value", "call_id", "executor_id", "job_id", "retries")
 
     def __init__(self, executor_id: str, job_id: str, call_id: str,
-                 storage_ref: ResultSource | None = None, job_key: str | None = None) -> None:
+                 storage_ref: ResultSource | None = None, job_key: str | None = None,
+                 exporter: Callable[[ResponseFuture], None] | None = None) -> None:
         super().__init__()
         # The one departure from the public Future interface: every ResponseFuture shares one
         # condition (see _SHARED_CONDITION) instead of the one Future.__init__ makes.
@@ -122,6 +123,9 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         self._stat_values: tuple[Any, ...] = ()
         self._invoked = False
         self.retries = 0
+        #: Called (once) when this future is pickled unfinished and its outcome would otherwise
+        #: reach only this process (a direct channel): it arranges for a copy in storage.
+        self._exporter = exporter
 
     # identity
     @property
@@ -134,6 +138,12 @@ class ResponseFuture(concurrent.futures.Future[Any]):
 
     def __reduce__(self) -> tuple[Callable[..., ResponseFuture], tuple[Any, ...]]:
         value = self._value
+        exporter = self._exporter
+        if value is _PENDING and exporter is not None:
+            # Read elsewhere (another program, Lithops 3's "serialize the futures"), this copy is
+            # completed from storage: have the outcome written there when the call finishes.
+            self._exporter = None
+            exporter(self)
         status = self._status_record() if value is not _PENDING else None
         output = None
         if status is not None and not isinstance(value, _Failed) and value is not _NOT_LOADED:
@@ -190,6 +200,23 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         """The stats as ``(keys, values)``, without building a dict: the futures of one job share
         one key tuple (the same object), so core reading many futures looks keys up once."""
         return self._stat_keys, self._stat_values
+
+    def stored_report(self) -> tuple[dict[str, Any], bytes | None] | None:
+        """For exporters: the finished call's status record and pickled output, as a worker
+        reporting to storage writes them; ``None`` while pending, or when the output already
+        lives in storage."""
+        value = self._value
+        if value is _PENDING or value is _NOT_LOADED:
+            return None
+        status = self._status_record()
+        status.pop("output", None)
+        if isinstance(value, _Failed):
+            status.update(pack_exception(value.error))
+            if self._call_status and self._call_status.get("traceback"):
+                status["traceback"] = self._call_status["traceback"]  # the worker's, not ours
+            return status, None
+        status["output_in_storage"] = False
+        return status, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _status_record(self) -> dict[str, Any]:
         record = {"executor_id": self.executor_id, "job_id": self.job_id, "call_id": self.call_id,

@@ -169,6 +169,20 @@ class ApplyResult:
         self._event.set()
         self._cache.pop(self._job, None)
 
+    def _abandon(self) -> None:
+        """The pool was terminated before this result was ready: ``get()`` raises instead of
+        waiting forever (callbacks are not called)."""
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._finalizing = True
+            self._value = TimeoutError("The pool was terminated (terminate(), or the end of its with"
+                                       " block) before this task finished: its result will never arrive."
+                                       " Call pool.close() and pool.join() to wait for the tasks instead.")
+            self._success = False
+        self._event.set()
+        self._cache.pop(self._job, None)
+
     def ready(self) -> bool:
         """Whether the call finished."""
         return self._event.is_set()
@@ -385,9 +399,12 @@ class Pool:
             self._state = CLOSE
 
     def terminate(self) -> None:
-        """Stop at once: pending tasks are dropped (their results never become ready)."""
+        """Stop at once: pending tasks are dropped; ``get()`` of their results raises
+        ``multiprocessing.TimeoutError`` (the standard library's would wait forever)."""
         self._state = TERMINATE
         self._finalizer()
+        for result in list(self._cache.values()):
+            result._abandon()
 
     def join(self) -> None:
         """Wait for the submitted tasks and their callbacks, then release the workers.

@@ -171,6 +171,9 @@ class Queue(RedisObject):
     """
 
     _kind = "queue"
+    #: As in Lithops 3, ``except q.Empty`` / ``except q.Full`` work on an instance.
+    Empty = queue.Empty
+    Full = queue.Full
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         self._bind(*_runtime.new_key(self._kind))
@@ -303,6 +306,8 @@ class JoinableQueue(Queue):
 
 class SimpleQueue(RedisObject):
     """A simplified queue: ``put``, ``get``, ``empty`` and ``close`` (``multiprocessing.SimpleQueue``)."""
+
+    Empty = queue.Empty
 
     def __init__(self, *, ctx: Any = None) -> None:
         self._bind(*_runtime.new_key("squeue"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import functools
 import io
+import logging
 import posixpath
 import re
 import tempfile
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from lithops.storage.api import Storage
 
 __all__ = ["CloudOS", "CloudPath", "open", "os"]
+
+logger = logging.getLogger(__name__)
 
 #: Files written through ``open`` stay in memory up to this size, then spill to a temporary file.
 SPOOL_LIMIT = 16 << 20
@@ -283,12 +286,17 @@ class CloudOS:
     def remove(self, path: str) -> None:
         """Delete the file at ``path``.
 
-        Raises:
-            FileNotFoundError: no file is stored there.
+        As in Lithops 3 (and as object stores delete), removing a path where no file is stored
+        does nothing: no ``FileNotFoundError``. A directory is not removed (use :meth:`rmdir` on
+        an empty one); that is logged as a warning.
         """
-        if not self.path.isfile(path):
-            raise _not_found(path)
-        self.storage.delete_object(self.bucket, self.key(path))
+        key = self.key(path)
+        if not key or not self.path.isfile(path):
+            if not key or self.path.isdir(path):
+                logger.warning("os.remove(%r): a directory in cloud storage; nothing removed (remove its"
+                               " files first, then rmdir it)", path)
+            return
+        self.storage.delete_object(self.bucket, key)
 
     unlink = remove
 

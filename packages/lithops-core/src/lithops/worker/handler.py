@@ -20,8 +20,7 @@ from typing import Any
 
 from lithops import _keys as keys
 from lithops._serialize import FunctionPackage
-from lithops._status import encode_status, pack_exception
-from lithops._transient import retry_transient
+from lithops._status import pack_exception, store_report
 from lithops.spi import CallBatch, CallReport
 from lithops.worker.logs import capture_output
 from lithops.worker.modules import ModuleCache
@@ -31,8 +30,6 @@ from lithops.worker.usage import CallUsage
 logger = logging.getLogger(__name__)
 
 ReportFn = Callable[[CallReport], None]
-#: Outputs up to this size are written inside ``status.json`` rather than as ``output.pickle``.
-INLINE_OUTPUT_LIMIT = 64 * 1024
 INJECTED_PARAMS = ("storage", "id", "obj")
 #: Loaded functions kept per worker process (each job's function is a new one).
 MAX_FUNCTIONS = 64
@@ -419,29 +416,7 @@ def write_report(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any
         status: the call's status record (from :func:`run_call` or :func:`failed_call_status`).
         output: the pickled result of a successful call.
     """
-    storage = env.batch_storage(batch)
-    bucket = batch.storage["bucket"]
-    job_key = batch.job_key
-    call = f"{job_key}/{status['call_id']}"
-
-    def put(key: str, body: bytes, what: str) -> None:
-        # A transient outage of the storage is ridden out: this report is the only copy.
-        retry_transient(lambda: storage.put_object(bucket, key, body), f"writing the {what} of call {call}")
-
-    upload_start = time.time()
-    if output is not None and len(output) <= INLINE_OUTPUT_LIMIT:
-        status["output"] = output
-    elif output is not None:
-        put(keys.output_key(job_key, status["call_id"]), output, "output")
-        status["output_in_storage"] = True
-    status["stats"]["worker_result_upload_time"] = round(time.time() - upload_start, 8)
-    status["stats"]["worker_end_tstamp"] = time.time()
-    put(keys.status_key(job_key, status["call_id"]), encode_status(status), "status")
-    # The marker's time is taken at each attempt: one written late (after an outage) must sort
-    # after the markers the client's monitor has already passed, or its grace window misses it.
-    retry_transient(
-        lambda: storage.put_object(bucket, keys.done_marker_key(job_key, time.time_ns(), status["call_id"]), b""),
-        f"writing the done marker of call {call}")
+    store_report(env.batch_storage(batch), batch.storage["bucket"], batch.job_key, status, output)
 
 
 def unreported_calls(batch: CallBatch, env: WorkerEnvironment) -> list[str]:
