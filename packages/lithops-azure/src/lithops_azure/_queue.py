@@ -7,6 +7,8 @@ a batch too large for one message is stored in the executor's storage and the me
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 from lithops.errors import InvocationError, InvocationThrottledError
@@ -54,6 +56,11 @@ class InvocationQueue:
             transport=_transport(pool_size), connection_timeout=20, read_timeout=60,
             retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1, retry_total=3))
         self._client: Any = self._service.get_queue_client(name)
+        # azure-storage-queue 12.18 prepares each response model class on first use, unguarded:
+        # threads deserialising the first answers at once can get raw XML elements back
+        # (AttributeError 'message_id'). The first send runs alone; the rest in parallel.
+        self._first_send = threading.Lock()
+        self._warm = False
 
     def __repr__(self) -> str:
         return f"<InvocationQueue {self.name!r} of account {self.account.name!r}>"
@@ -86,24 +93,30 @@ class InvocationQueue:
         """About how many messages wait in the queue (the count Azure reports)."""
         return int(self._client.get_queue_properties().approximate_message_count or 0)
 
-    def send(self, batch: CallBatch, context: ComputeContext) -> str:
-        """Enqueue ``batch``; return the message id.
+    def send(self, batch: CallBatch, context: ComputeContext, extra: Mapping[str, str] | None = None) -> str:
+        """Enqueue ``batch`` (with the ``extra`` keys in its message); return the message id.
 
         Raises:
             InvocationThrottledError: the account throttled the request (core retries it).
             InvocationError: the queue is missing or the request failed.
         """
-        text = encode_message(batch.to_json())
+        extra = extra or {}
+        text = encode_message({**batch.to_json(), **extra})
         if len(text) > MESSAGE_LIMIT:
             # A queue message holds at most 64 KiB: the batch goes to storage, the message points to it.
-            text = encode_message(store_batch_payload(context, batch))
+            text = encode_message({**store_batch_payload(context, batch), **extra})
         return self._send(text, batch)
 
     def _send(self, text: str, batch: CallBatch) -> str:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
         try:
-            message = self._client.send_message(text, time_to_live=MESSAGE_TTL)
+            if self._warm:
+                message = self._client.send_message(text, time_to_live=MESSAGE_TTL)
+            else:
+                with self._first_send:
+                    message = self._client.send_message(text, time_to_live=MESSAGE_TTL)
+                    self._warm = True
         except ResourceNotFoundError as exc:
             raise InvocationError(
                 f"The invocation queue {self.name!r} of storage account {self.account.name!r} does not exist:"
