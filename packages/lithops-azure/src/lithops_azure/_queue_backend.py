@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from lithops.errors import ConfigError
-from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, RuntimeInfo
+from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, ReportSink, RuntimeInfo
 
 from lithops_azure import _arm
 from lithops_azure._account import StorageAccount, resolve_account
 from lithops_azure._queue import InvocationQueue
+from lithops_azure._status_queue import STATUS_QUEUE_KEY, StatusQueueReceiver
 
 __all__ = ["QueueInvokedBackend", "shared_account"]
 
@@ -84,6 +85,7 @@ class QueueInvokedBackend:
         self.store = RuntimeStore(context.storage, context.bucket, self.name)
         self._queues: dict[str, InvocationQueue] = {}
         self._lock = threading.Lock()
+        self.status_receiver: StatusQueueReceiver | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} runtime={self.runtime_name!r} account={self.account.name!r}>"
@@ -167,7 +169,25 @@ class QueueInvokedBackend:
             InvocationError: the runtime's queue is gone, or the request failed.
         """
         meta = self.resolve(batch.runtime_name or self.runtime_name, int(batch.runtime_memory or self.memory))
-        return self.queue(str(meta.details["queue"])).send(batch, self.context)
+        receiver = self.status_receiver
+        if receiver is None:
+            return self.queue(str(meta.details["queue"])).send(batch, self.context)
+        receiver.ensure()
+        receiver.expect(len(batch.call_ids))
+        try:
+            return self.queue(str(meta.details["queue"])).send(batch, self.context,
+                                                               {STATUS_QUEUE_KEY: receiver.name})
+        except BaseException:
+            receiver.expect(-len(batch.call_ids))
+            raise
+
+    def attach_report_sink(self, sink: ReportSink) -> None:
+        """With ``status_queue``, complete futures from the status queue as well (see
+        :mod:`lithops_azure._status_queue`); core calls this once, when the executor starts."""
+        if not self.config.get("status_queue") or self.status_receiver is not None:
+            return
+        self.status_receiver = StatusQueueReceiver(
+            self.account, sink, self.account.queue_service(connection_timeout=20, read_timeout=60))
 
     # listing and removal
     def our_resources(self) -> list[tuple[str, Mapping[str, str]]]:
@@ -209,8 +229,11 @@ class QueueInvokedBackend:
             self._remove(str(tags.get("lithops_runtime")), int(tags.get("lithops_memory") or self.memory), name)
 
     def clear(self, job_keys: Sequence[str] | None = None) -> None:
-        """Nothing to release: queued messages of finished jobs run and find nothing to do."""
-        return None
+        """With ``None`` (the executor closes), delete the status queue; queued invocation messages
+        of finished jobs run and find nothing to do."""
+        if job_keys is None and self.status_receiver is not None:
+            receiver, self.status_receiver = self.status_receiver, None
+            receiver.close()
 
     def tags(self, runtime_name: str, memory: int) -> dict[str, str]:
         """The tags that mark a deployed runtime as lithops'."""

@@ -33,7 +33,13 @@ from lithops.worker import WORKER_ENV
 
 from lithops_azure import _arm
 from lithops_azure._queue_backend import DEFAULT_RUNTIME, QueueInvokedBackend
-from lithops_azure.config import REGION, RESOURCE_GROUP, STORAGE_ACCOUNT_OPTIONS, SUBSCRIPTION_ID
+from lithops_azure.config import (
+    REGION,
+    RESOURCE_GROUP,
+    STATUS_QUEUE,
+    STORAGE_ACCOUNT_OPTIONS,
+    SUBSCRIPTION_ID,
+)
 from lithops_azure.container_worker import CONNECTION_SETTING, QUEUE_SETTING
 from lithops_azure.entry_point import TIMEOUT_SETTING
 
@@ -69,6 +75,7 @@ CONTAINERS_OPTIONS: tuple[ConfigOption, ...] = (
     _arm.MANAGEMENT_ENDPOINT,
     ConfigOption("queue_endpoint", str, None,
                  "URL of the Queue service, for emulators; default: the storage account's."),
+    STATUS_QUEUE,
 )
 
 

@@ -38,10 +38,19 @@ def _environment() -> Any:
     return _ENV
 
 
-def _batch_json(body: bytes | str) -> dict[str, Any]:
+def _message(body: bytes | str) -> tuple[dict[str, Any], str | None]:
+    """The batch JSON of a message, and the status queue it names (if any)."""
     from lithops.worker import load_batch_payload
 
-    return load_batch_payload(decode_message(body), _environment())
+    from lithops_azure._status_queue import STATUS_QUEUE_KEY
+
+    message = decode_message(body)
+    status_queue = message.pop(STATUS_QUEUE_KEY, None)
+    return load_batch_payload(message, _environment()), str(status_queue) if status_queue else None
+
+
+def _batch_json(body: bytes | str) -> dict[str, Any]:
+    return _message(body)[0]
 
 
 def _deadline(started: float) -> float | None:
@@ -64,14 +73,17 @@ def handle_message(body: bytes | str, started: float | None = None) -> dict[str,
     started = time.monotonic() if started is None else started
     from lithops.worker import handle_payload, mark_worker_process
 
+    from lithops_azure._status_queue import status_sender
+
     mark_worker_process()
-    payload = _batch_json(body)
+    payload, status_queue = _message(body)
     level = payload.get("log_level")
     if isinstance(level, str) and isinstance(logging.getLevelName(level.upper()), int):
         logging.getLogger("lithops").setLevel(level.upper())
     logger.info("%d calls of job %s-%s", len(payload.get("call_ids") or ()), payload.get("executor_id"),
                 payload.get("job_id"))
-    summary: dict[str, Any] = handle_payload(payload, deadline=_deadline(started))
+    report = status_sender(status_queue) if status_queue else None
+    summary: dict[str, Any] = handle_payload(payload, deadline=_deadline(started), report=report)
     return summary
 
 

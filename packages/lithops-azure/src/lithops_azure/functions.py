@@ -33,7 +33,13 @@ from lithops.worker import WORKER_ENV
 
 from lithops_azure import _arm, _function_app
 from lithops_azure._queue_backend import DEFAULT_RUNTIME, QueueInvokedBackend
-from lithops_azure.config import REGION, RESOURCE_GROUP, STORAGE_ACCOUNT_OPTIONS, SUBSCRIPTION_ID
+from lithops_azure.config import (
+    REGION,
+    RESOURCE_GROUP,
+    STATUS_QUEUE,
+    STORAGE_ACCOUNT_OPTIONS,
+    SUBSCRIPTION_ID,
+)
 from lithops_azure.entry_point import TIMEOUT_SETTING
 
 __all__ = ["FUNCTIONS_OPTIONS", "AzureFunctionsBackend"]
@@ -66,6 +72,7 @@ FUNCTIONS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("queue_endpoint", str, None,
                  "URL of the Queue service, for emulators (http://127.0.0.1:10001/devstoreaccount1); default:"
                  " the storage account's."),
+    STATUS_QUEUE,
 )
 
 

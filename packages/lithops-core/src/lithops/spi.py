@@ -80,7 +80,11 @@ class CallReport:
 
 
 ReportSink = Callable[[Sequence[CallReport]], None]
-"""A callable core gives to DIRECT_RESULTS backends; they call it with finished calls' reports."""
+"""A callable core gives to DIRECT_RESULTS backends; they call it with finished calls' reports.
+
+A FaaS backend that defines ``attach_report_sink(sink)`` also gets one when the executor starts:
+it may complete futures early through a channel of its own (a status queue) while the storage
+monitor still covers every call (a report that comes second is ignored)."""
 
 
 @dataclass(frozen=True, slots=True)

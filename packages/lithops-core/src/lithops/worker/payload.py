@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lithops.spi import CallBatch
-from lithops.worker.handler import WorkerEnvironment, run_batch
+from lithops.worker.handler import ReportFn, WorkerEnvironment, run_batch
 from lithops.worker.isolation import run_batch_isolated
 
 __all__ = ["handle_payload"]
@@ -14,7 +14,7 @@ _ENV: WorkerEnvironment | None = None
 
 
 def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True,
-                   deadline: float | None = None) -> dict[str, Any]:
+                   deadline: float | None = None, report: ReportFn | None = None) -> dict[str, Any]:
     """Run the calls of one invocation payload (``CallBatch.to_json()``), reporting to storage.
 
     Args:
@@ -24,6 +24,9 @@ def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True,
         deadline: a ``time.monotonic()`` value bounding every call (with ``isolate``): the end of
             the provider's invocation minus a margin (:func:`invocation_deadline`), so that calls
             are reported as timed out before the provider stops the invocation.
+        report: also receives each call's report once it is in storage (its status holds the
+            output when that was small enough to travel inline), e.g. to notify the client
+            through a faster channel; it must not raise.
 
     Returns:
         A small summary for the provider's response:
@@ -37,8 +40,10 @@ def handle_payload(payload: dict[str, Any] | str | bytes, isolate: bool = True,
         batch = CallBatch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "report_to_storage": True})
     outcomes: dict[str, bool] = {}
 
-    def record(report: Any) -> None:
-        outcomes[report.call_id] = bool(report.status["success"])
+    def record(call_report: Any) -> None:
+        outcomes[call_report.call_id] = bool(call_report.status["success"])
+        if report is not None:
+            report(call_report)
 
     if isolate:
         run_batch_isolated(batch, _ENV, record, deadline=deadline)
