@@ -13,7 +13,6 @@ status reason.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +20,12 @@ from typing import Any
 
 from lithops.errors import (
     FunctionTimeoutError,
-    LithopsError,
     WorkerCrashError,
     WorkerError,
     WorkerLostError,
     WorkerOutOfMemoryError,
 )
-from lithops.spi import JobSpec
+from lithops.spi import JobSpec, JobWatchThread
 
 __all__ = ["BatchJobWatcher", "WatchedJob", "index_error"]
 
@@ -135,58 +133,33 @@ class BatchJobWatcher:
         self.fail_batch = fail_batch
         self.runnable_timeout = runnable_timeout
         self.poll_interval = poll_interval
-        self._lock = threading.Lock()
-        self._jobs: dict[str, WatchedJob] = {}
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._thread = JobWatchThread("aws-batch-watcher", poll_interval, self._look, "AWS Batch jobs")
         #: When one of the followed jobs last ran a task or changed: a job waits RUNNABLE behind the
         #: others (``env_max_cpus``) without being stuck.
         self._activity = time.monotonic()
 
     def watch(self, item: WatchedJob) -> None:
         """Follow ``item`` until it ends."""
-        with self._lock:
-            self._jobs[item.job.job_key] = item
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="aws-batch-watcher", daemon=True)
-                self._thread.start()
+        self._thread.watch(item.job.job_key, item)
 
     def forget(self, job_keys: Sequence[str] | None) -> list[WatchedJob]:
         """Stop following the jobs of ``job_keys`` (all with ``None``); returns them."""
-        with self._lock:
-            keys = list(self._jobs) if job_keys is None else [key for key in job_keys if key in self._jobs]
-            items = [self._jobs.pop(key) for key in keys]
-        if job_keys is None:
-            self._stop.set()
-        return items
+        return self._thread.forget(job_keys)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                items = {item.job_id: item for item in self._jobs.values()}
-            if not items:
-                return
-            try:
-                self._look(items)
-            except LithopsError as exc:
-                logger.warning("Could not follow AWS Batch jobs: %s", exc)
-            except Exception as exc:
-                logger.warning("Could not follow AWS Batch jobs (%s: %s); trying again", type(exc).__name__, exc)
-            self._stop.wait(self.poll_interval)
-
-    def _look(self, items: Mapping[str, WatchedJob]) -> None:
+    def _look(self, items: Mapping[str, WatchedJob]) -> list[str]:
+        """One look at the followed jobs (by job key); returns the keys of those that ended."""
+        by_id = {item.job_id: item for item in items.values()}
         found: dict[str, Mapping[str, Any]] = {}
-        for ids in _chunks(list(items)):
+        for ids in _chunks(list(by_id)):
             for description in self.client.describe_jobs(jobs=ids).get("jobs", []):
                 found[str(description["jobId"])] = description
+        ended: list[str] = []
         waiting: list[tuple[WatchedJob, Mapping[str, Any]]] = []
-        for job_id, item in items.items():
+        for job_id, item in by_id.items():
             description = found.get(job_id)
             state = "done" if description is None else self._follow(item, description)
             if state == "done":
-                with self._lock:
-                    self._jobs.pop(item.job.job_key, None)
+                ended.append(item.job.job_key)
             elif state == "waiting" and description is not None:
                 waiting.append((item, description))
         # Decided once every job was seen: a job waits RUNNABLE behind the others (env_max_cpus)
@@ -195,8 +168,8 @@ class BatchJobWatcher:
         for item, description in waiting:
             if now - max(item.progress_at, self._activity) > self.runnable_timeout:
                 self._give_up(item, description)
-                with self._lock:
-                    self._jobs.pop(item.job.job_key, None)
+                ended.append(item.job.job_key)
+        return ended
 
     def _follow(self, item: WatchedJob, description: Mapping[str, Any]) -> str:
         """Handle one job's failed indices; returns ``done``, ``waiting`` (nothing of it runs: it may

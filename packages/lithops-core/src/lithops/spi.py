@@ -23,6 +23,7 @@ from typing import IO, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 from lithops._declarations import CLIENT_TIMEOUT_OPTIONS, Capability, ClientTimeouts, ConfigOption, ObjectInfo
 from lithops._default_bucket import DefaultBucket
+from lithops._job_watch import JobWatchThread
 from lithops._keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key, status_key
 from lithops._private_dir import private_dir
 from lithops._streams import PullStream
@@ -41,6 +42,7 @@ __all__ = [
     "FaasBackend",
     "JobBackend",
     "JobSpec",
+    "JobWatchThread",
     "ObjectInfo",
     "PullStream",
     "ReportSink",

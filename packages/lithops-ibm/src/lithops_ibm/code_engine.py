@@ -59,6 +59,7 @@ from lithops.spi import (
     ComputeContext,
     ConfigOption,
     JobSpec,
+    JobWatchThread,
     ReportSink,
     RuntimeInfo,
     store_job_payload,
@@ -196,9 +197,8 @@ class CodeEngineBackend:
         self._project_id: str | None = None
         self._job_definitions: set[str] = set()
         self._lock = threading.RLock()
-        self._watched: dict[str, _Watched] = {}
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._watcher: JobWatchThread[_Watched] = JobWatchThread("code-engine-watcher", self.poll_interval,
+                                                                 self._look_all, "Code Engine job runs")
         self._reporter = WorkerEnvironment({context.storage_backend: dict(context.storage_private_config)})
 
     def __repr__(self) -> str:
@@ -393,29 +393,19 @@ class CodeEngineBackend:
             **arguments)
         logger.info("Job %s: job run %s with %d array indices (%d calls)", job.job_key, run_name,
                     len(job.batches), job.total_calls)
-        with self._lock:
-            self._watched[job.job_key] = _Watched(run_name, job, memory_text)
-            if self._watcher is None:
-                self._stop.clear()
-                self._watcher = threading.Thread(target=self._watch, name="code-engine-watcher", daemon=True)
-                self._watcher.start()
+        self._watcher.watch(job.job_key, _Watched(run_name, job, memory_text))
 
-    def _watch(self) -> None:
-        while True:
-            with self._lock:
-                watched = list(self._watched.items())
-                if not watched or self._stop.is_set():
-                    self._watcher = None  # under the lock: invoke_job starts a new watcher
-                    return
-            for job_key, item in watched:
-                try:
-                    if self._look(item):
-                        with self._lock:
-                            self._watched.pop(job_key, None)
-                except Exception as exc:  # the watcher outlives any one failure; it looks again next round
-                    logger.warning("Could not follow Code Engine job run %s: %s: %s", item.name,
-                                   type(exc).__name__, exc)
-            self._stop.wait(self.poll_interval)
+    def _look_all(self, watched: Mapping[str, _Watched]) -> list[str]:
+        """One look at each followed job run; the keys of those that need no more watching."""
+        ended = []
+        for job_key, item in watched.items():
+            try:
+                if self._look(item):
+                    ended.append(job_key)
+            except Exception as exc:  # one job run's failure does not hide the others; looked at again
+                logger.warning("Could not follow Code Engine job run %s: %s: %s", item.name,
+                               type(exc).__name__, exc)
+        return ended
 
     def _look(self, item: _Watched) -> bool:
         """Report failed or stuck indices of one job run; ``True`` once it needs no more watching."""
@@ -461,16 +451,11 @@ class CodeEngineBackend:
 
     def clear(self, job_keys: Sequence[str] | None = None) -> None:
         """Stop the job runs of ``job_keys`` (all of this backend's, with ``None``)."""
-        with self._lock:
-            keys = list(self._watched) if job_keys is None else [k for k in job_keys if k in self._watched]
-            stopped = [self._watched.pop(key) for key in keys]
-        for item in stopped:
+        for item in self._watcher.forget(job_keys):
             try:
                 self.client.call("delete_job_run", project_id=self.project_id(), name=item.name, missing_ok=True)
             except LithopsError as exc:
                 logger.warning("Could not delete Code Engine job run %s: %s", item.name, exc)
-        if job_keys is None:
-            self._stop.set()
 
     def clean(self, all: bool = False) -> None:
         """Delete lithops' job runs (and, with ``all``, its job definitions and credential secrets)."""

@@ -10,7 +10,6 @@ pod left without a status, each with an error that names the pod and its reason.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ from lithops.errors import (
     WorkerLostError,
     WorkerOutOfMemoryError,
 )
-from lithops.spi import CallBatch
+from lithops.spi import CallBatch, JobWatchThread
 
 from lithops_k8s._client import KubeApi
 from lithops_k8s._manifest import INDEX_LABEL, JOB_LABEL, executor_selector
@@ -98,52 +97,32 @@ class JobWatcher:
         self.fail_calls = fail_calls
         self.poll_interval = poll_interval
         self.pending_timeout = pending_timeout
-        self._jobs: dict[str, TrackedJob] = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._thread: JobWatchThread[TrackedJob] = JobWatchThread(
+            "lithops-k8s-watch", poll_interval, self.poll, on_error=self._failed, wait_first=True)
         self._warned: set[str] = set()
         #: Polls done so far (each is two list requests).
         self.polls = 0
 
     def track(self, job: TrackedJob) -> None:
         """Watch ``job`` until every index is settled or the Job ends."""
-        with self._lock:
-            self._jobs[job.job_id] = job
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="lithops-k8s-watch", daemon=True)
-                self._thread.start()
+        self._thread.watch(job.job_id, job)
 
     def forget(self, job_ids: Iterable[str]) -> None:
-        with self._lock:
-            for job_id in job_ids:
-                self._jobs.pop(job_id, None)
+        self._thread.forget(job_ids)
 
     def close(self) -> None:
         """Stop watching (the thread ends at its next wake-up)."""
-        self._closed = True
-        self._wake.set()
+        self._thread.forget(None)
 
     @property
     def active(self) -> int:
-        return len(self._jobs)
+        return len(self._thread)
 
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.wait(self.poll_interval)
-            if self._closed:
-                return
-            with self._lock:
-                if not self._jobs:
-                    self._thread = None
-                    return
-            try:
-                self.poll()
-            except LithopsError as exc:
-                self._warn_once(str(exc))
-            except Exception:  # the watcher must outlive a bad answer; calls still time out in core
-                logger.exception("Checking the pods of %s failed", self.selector)
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, LithopsError):
+            self._warn_once(str(exc))
+        else:  # the watcher must outlive a bad answer; calls still time out in core
+            logger.error("Checking the pods of %s failed", self.selector, exc_info=exc)
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:
@@ -151,12 +130,15 @@ class JobWatcher:
             logger.warning("Cannot watch the pods of this executor's Jobs (a pod that dies will be noticed"
                            " only when its calls time out): %s", message)
 
-    def poll(self) -> None:
-        """One look at the executor's Jobs and pods; fails the calls dead pods left behind."""
+    def poll(self, tracked: Mapping[str, TrackedJob]) -> list[str]:
+        """One look at the executor's Jobs and pods (``tracked`` taken before listing: a job
+        tracked later may be missing from the listings); fails the calls dead pods left behind.
+
+        Returns:
+            The ids of the jobs that need no more watching.
+        """
         api = self.api
         self.polls += 1
-        with self._lock:  # before listing: a job tracked later may be missing from the listings
-            tracked = list(self._jobs.values())
         jobs = api.call("list", "jobs", api.batch.list_namespaced_job, api.namespace, label_selector=self.selector)
         pods_of: dict[str, list[Mapping[str, Any]]] | None = defaultdict(list)
         try:
@@ -168,10 +150,12 @@ class JobWatcher:
         for pod in (pods or {}).get("items") or []:
             assert pods_of is not None
             pods_of[str(((pod.get("metadata") or {}).get("labels") or {}).get(JOB_LABEL))].append(pod)
-        for job in tracked:
+        ended = []
+        for job in tracked.values():
             job_pods = None if pods_of is None else pods_of.get(job.job_id, [])
             if self._check(job, by_name.get(job.name), job_pods):
-                self.forget([job.job_id])
+                ended.append(job.job_id)
+        return ended
 
     def _check(self, job: TrackedJob, k8s_job: Mapping[str, Any] | None,
                pods: list[Mapping[str, Any]] | None) -> bool:
