@@ -332,12 +332,17 @@ def _dump_result(result: Any) -> bytes:
         return data
 
 
+_PLAIN_RESULTS = (type(None), bool, int, float, str, bytes, dict, tuple)
+
+
 def _settle_nested_futures(result: Any) -> Any:
     """A function that returns futures of jobs it started: wait until they are done.
 
     The futures travel back to the client, which reads their results from storage; the
     executor that ran them lives in this worker and must not be torn down before they finish.
     """
+    if isinstance(result, _PLAIN_RESULTS):  # the common case, without the import below
+        return result
     from lithops.future import ResponseFuture
 
     futures = [result] if isinstance(result, ResponseFuture) else (
