@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.errors import ConfigError, LithopsError
-from lithops.spi import ConfigOption
+from lithops.spi import ClientTimeouts, ConfigOption
 
 __all__ = [
     "MANAGEMENT_ENDPOINT",
@@ -77,9 +77,15 @@ def required(config: Mapping[str, Any], key: str, section: str, hint: str) -> st
 
 
 def client_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of a management client: ``base_url`` when an endpoint is configured."""
+    """Keyword arguments of a management client: the section's connect/read timeouts and attempts
+    (``connect_timeout``, ``read_timeout``, ``retries``), and ``base_url`` when an endpoint is configured."""
+    timeouts = ClientTimeouts.from_config(config)
+    kwargs: dict[str, Any] = {"connection_timeout": timeouts.connect, "read_timeout": timeouts.read,
+                              "retry_total": timeouts.attempts - 1, "retry_backoff_factor": 0.5}
     endpoint = config.get("management_endpoint")
-    return {"base_url": str(endpoint).rstrip("/")} if endpoint else {}
+    if endpoint:
+        kwargs["base_url"] = str(endpoint).rstrip("/")
+    return kwargs
 
 
 def resource_name(*parts: str, limit: int = 60) -> str:

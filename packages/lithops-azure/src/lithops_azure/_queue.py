@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lithops.errors import InvocationError, InvocationThrottledError
-from lithops.spi import CallBatch, ComputeContext, store_batch_payload
+from lithops.spi import CallBatch, ClientTimeouts, ComputeContext, store_batch_payload
 
 from lithops_azure._account import StorageAccount
 from lithops_azure._messages import MESSAGE_LIMIT, encode_message
@@ -45,16 +45,20 @@ class InvocationQueue:
         account: the storage account.
         name: the queue's name (3 to 63 lower-case letters, digits and hyphens).
         pool_size: HTTP connections kept open (the number of invoking threads).
+        timeouts: connect/read timeouts and attempts of each request (default: the shared defaults).
     """
 
-    def __init__(self, account: StorageAccount, name: str, pool_size: int = 64) -> None:
+    def __init__(self, account: StorageAccount, name: str, pool_size: int = 64,
+                 timeouts: ClientTimeouts | None = None) -> None:
         self.account = account
         self.name = name
         from azure.storage.queue import ExponentialRetry
 
+        timeouts = timeouts or ClientTimeouts()
         self._service: Any = account.queue_service(
-            transport=_transport(pool_size), connection_timeout=20, read_timeout=60,
-            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1, retry_total=3))
+            transport=_transport(pool_size), connection_timeout=timeouts.connect, read_timeout=timeouts.read,
+            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1,
+                                          retry_total=timeouts.attempts - 1))
         self._client: Any = self._service.get_queue_client(name)
         # azure-storage-queue 12.18 prepares each response model class on first use, unguarded:
         # threads deserialising the first answers at once can get raw XML elements back
@@ -108,7 +112,12 @@ class InvocationQueue:
         return self._send(text, batch)
 
     def _send(self, text: str, batch: CallBatch) -> str:
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
 
         try:
             if self._warm:
@@ -132,6 +141,13 @@ class InvocationQueue:
         except ServiceRequestError as exc:
             raise InvocationError(
                 f"Cannot reach the Azure Queue service at {self.account.queue_endpoint} ({exc}) to invoke job"
-                f" {batch.job_key}. Check the network and the storage account configuration.") from exc
+                f" {batch.job_key}. Check the network and the storage account configuration, or raise"
+                " 'connect_timeout'/'retries' in the backend's section.") from exc
+        except ServiceResponseError as exc:
+            # Not retried here: the message may have been enqueued before the answer was lost.
+            raise InvocationError(
+                f"The Azure Queue service at {self.account.queue_endpoint} did not answer in time ({exc}) when"
+                f" invoking job {batch.job_key}; its calls may or may not run. Check the service, or raise"
+                " 'read_timeout' in the backend's section.") from exc
         return str(message.id)
 

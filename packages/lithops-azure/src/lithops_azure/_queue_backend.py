@@ -15,7 +15,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from lithops.errors import ConfigError
-from lithops.spi import CallBatch, Capability, ComputeContext, ConfigOption, ReportSink, RuntimeInfo
+from lithops.spi import (
+    CallBatch,
+    Capability,
+    ClientTimeouts,
+    ComputeContext,
+    ConfigOption,
+    ReportSink,
+    RuntimeInfo,
+)
 
 from lithops_azure import _arm
 from lithops_azure._account import StorageAccount, resolve_account
@@ -157,7 +165,8 @@ class QueueInvokedBackend:
             with self._lock:
                 queue = self._queues.get(name)
                 if queue is None:
-                    queue = InvocationQueue(self.account, name, pool_size=max(8, min(self.max_workers, 128)))
+                    queue = InvocationQueue(self.account, name, pool_size=max(8, min(self.max_workers, 128)),
+                                           timeouts=ClientTimeouts.from_config(self.config))
                     self._queues[name] = queue
         return queue
 
@@ -186,8 +195,11 @@ class QueueInvokedBackend:
         :mod:`lithops_azure._status_queue`); core calls this once, when the executor starts."""
         if not self.config.get("status_queue") or self.status_receiver is not None:
             return
+        timeouts = ClientTimeouts.from_config(self.config)
         self.status_receiver = StatusQueueReceiver(
-            self.account, sink, self.account.queue_service(connection_timeout=20, read_timeout=60))
+            self.account, sink, self.account.queue_service(
+            connection_timeout=timeouts.connect, read_timeout=timeouts.read,
+            retry_total=timeouts.attempts - 1))
 
     # listing and removal
     def our_resources(self) -> list[tuple[str, Mapping[str, str]]]:

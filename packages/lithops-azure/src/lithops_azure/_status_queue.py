@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from lithops.spi import ReportSink
+from lithops.spi import ClientTimeouts, ReportSink
 
 from lithops_azure._account import StorageAccount, resolve_account
 from lithops_azure._messages import MESSAGE_LIMIT
@@ -192,7 +192,12 @@ def status_sender(queue_name: str) -> Callable[[Any], None]:
     def client() -> Any:
         if "client" not in state:
             account = resolve_account({}, "status_queue")
-            state["client"] = account.queue_service().get_queue_client(queue_name)
+            # Short timeouts and one attempt: the status is in storage already, and a silent queue
+            # service must not hold the worker (the SDK's defaults wait 300 s per read).
+            timeouts = ClientTimeouts()
+            state["client"] = account.queue_service(
+                connection_timeout=timeouts.connect, read_timeout=timeouts.read, retry_total=0,
+            ).get_queue_client(queue_name)
         return state["client"]
 
     def send(report: Any) -> None:

@@ -24,8 +24,22 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
-from lithops.errors import ConfigError, StorageError, StorageNoSuchBucketError, StorageNoSuchKeyError
-from lithops.spi import Capability, ConfigOption, DefaultBucket, ObjectInfo, PullStream
+from lithops.errors import (
+    ConfigError,
+    StorageError,
+    StorageNoSuchBucketError,
+    StorageNoSuchKeyError,
+    StorageUnavailableError,
+)
+from lithops.spi import (
+    CLIENT_TIMEOUT_OPTIONS,
+    Capability,
+    ClientTimeouts,
+    ConfigOption,
+    DefaultBucket,
+    ObjectInfo,
+    PullStream,
+)
 
 from lithops_azure._account import StorageAccount, resolve_account
 from lithops_azure.config import STORAGE_ACCOUNT_OPTIONS
@@ -57,7 +71,7 @@ BLOB_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("max_chunk_get_size", int, 4 * _MiB,
                  "Reads are fetched in requests of this many bytes: the memory a stream holds at once."),
     ConfigOption("max_concurrency", int, 8, "Blocks or ranges transferred at once by one upload or download."),
-    ConfigOption("retries", int, 5, "Attempts per request on throttling and transient errors."),
+    *CLIENT_TIMEOUT_OPTIONS,
 )
 
 
@@ -88,7 +102,8 @@ class AzureBlobStorageBackend:
         from azure.storage.blob import ExponentialRetry
 
         self._concurrency = int(config.get("max_concurrency") or 8)
-        retries = config.get("retries")
+        timeouts = ClientTimeouts.from_config(config)
+        self._attempts = timeouts.attempts
         self._client: Any = self.account.blob_service(
             max_single_put_size=int(config.get("max_single_put_size") or 16 * _MiB),
             max_block_size=int(config.get("max_block_size") or 8 * _MiB),
@@ -96,9 +111,9 @@ class AzureBlobStorageBackend:
             max_chunk_get_size=int(config.get("max_chunk_get_size") or 4 * _MiB),
             # The SDK's default backoff starts at 15 s and triples: far too slow to report an outage.
             retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1,
-                                          retry_total=5 if retries is None else int(retries)),
-            connection_timeout=20,
-            read_timeout=120,
+                                          retry_total=timeouts.attempts - 1),
+            connection_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
         )
         self._bucket = DefaultBucket(config.get("storage_bucket"), lambda: f"lithops-{self.account.name.lower()}"[:63],
                                      self._container_exists, self.create_bucket, self._errors,
@@ -137,15 +152,23 @@ class AzureBlobStorageBackend:
             code = error_code(exc)
             if code in _DENIED or exc.status_code == 403:
                 raise StorageError(self._denied_message(bucket, exc)) from None
+            if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
+                raise StorageUnavailableError(
+                    f"The Azure Blob service at {self.account.blob_endpoint} is unavailable for container"
+                    f" {bucket!r} ({exc.status_code} {code or exc.reason}); requests were made {self._attempts}"
+                    " times. Try again later or raise 'retries' in the 'azure_storage' section."
+                ) from None
             raise StorageError(
                 f"Azure Blob request on container {bucket!r} of account {self.account.name!r} failed:"
                 f" {exc.status_code} {code or exc.reason}."
             ) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise StorageError(
-                f"Cannot reach the Azure Blob service at {self.account.blob_endpoint} ({type(exc).__name__}:"
-                f" {exc}). Check the network, the account name and, for emulators, that the emulator is"
-                " running and 'endpoint' (or the connection string) points at it."
+            raise StorageUnavailableError(
+                f"Cannot reach the Azure Blob service at {self.account.blob_endpoint}, or it did not answer"
+                f" in time ({type(exc).__name__}: {exc}); requests were made {self._attempts} times. Check the"
+                " network, the account name and, for emulators, that the emulator is running and 'endpoint'"
+                " (or the connection string) points at it; or raise 'connect_timeout', 'read_timeout' or"
+                " 'retries' in the 'azure_storage' section."
             ) from None
 
     def _no_container(self, bucket: str) -> StorageNoSuchBucketError:

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from lithops.errors import ConfigError
-from lithops.spi import ConfigOption
+from lithops.spi import CLIENT_TIMEOUT_OPTIONS, ConfigOption
 from lithops.worker import WORKER_ENV
 
 from lithops_azure import _arm
@@ -73,6 +73,7 @@ CONTAINERS_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("docker_password", str, None, "Registry password or access token.", secret=True),
     ConfigOption("env_vars", dict, None, "Environment variables of every replica."),
     _arm.MANAGEMENT_ENDPOINT,
+    *CLIENT_TIMEOUT_OPTIONS,
     ConfigOption("queue_endpoint", str, None,
                  "URL of the Queue service, for emulators; default: the storage account's."),
     STATUS_QUEUE,

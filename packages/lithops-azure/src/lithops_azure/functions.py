@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from lithops.errors import ConfigError, RuntimeBuildError
-from lithops.spi import ConfigOption
+from lithops.spi import CLIENT_TIMEOUT_OPTIONS, ConfigOption
 from lithops.worker import WORKER_ENV
 
 from lithops_azure import _arm, _function_app
@@ -69,6 +69,7 @@ FUNCTIONS_OPTIONS: tuple[ConfigOption, ...] = (
                  choices=("event",)),
     ConfigOption("env_vars", dict, None, "Environment variables (app settings) of every function app."),
     _arm.MANAGEMENT_ENDPOINT,
+    *CLIENT_TIMEOUT_OPTIONS,
     ConfigOption("queue_endpoint", str, None,
                  "URL of the Queue service, for emulators (http://127.0.0.1:10001/devstoreaccount1); default:"
                  " the storage account's."),

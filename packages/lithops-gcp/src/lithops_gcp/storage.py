@@ -199,7 +199,7 @@ class GCSStorageBackend:
                 self._client.create_bucket(bucket, location=self.region, retry=self._retry, timeout=self._timeout)
             except api.Conflict as exc:
                 try:
-                    self._client.get_bucket(bucket)
+                    self._client.get_bucket(bucket, retry=self._retry, timeout=self._timeout)
                 except api.Forbidden:
                     raise StorageError(
                         f"The bucket name {bucket!r} is taken by another project. Choose another name."
@@ -223,18 +223,21 @@ class GCSStorageBackend:
         with self._errors(bucket, None):
             if isinstance(body, (bytes, bytearray, memoryview)):
                 blob.chunk_size = None  # one request: a multipart upload of known size
-                blob.upload_from_string(bytes(body), content_type="application/octet-stream", timeout=self._timeout)
+                blob.upload_from_string(bytes(body), content_type="application/octet-stream",
+                                        retry=self._retry, timeout=self._timeout)
                 return
             seekable = getattr(body, "seekable", None)
             if seekable is not None and seekable():
-                blob.upload_from_file(body, content_type="application/octet-stream", timeout=self._timeout)
+                blob.upload_from_file(body, content_type="application/octet-stream",
+                                      retry=self._retry, timeout=self._timeout)
                 return
             # Resumable uploads seek back to resend a part: spool a one-way stream first
             # (in memory up to one part, on disk beyond).
             with tempfile.SpooledTemporaryFile(max_size=self._chunk_size) as spool:
                 shutil.copyfileobj(body, spool, 1 << 20)
                 spool.seek(0)
-                blob.upload_from_file(spool, content_type="application/octet-stream", timeout=self._timeout)
+                blob.upload_from_file(spool, content_type="application/octet-stream",
+                                      retry=self._retry, timeout=self._timeout)
 
     def _checked_range(self, bucket: str, key: str, byte_range: tuple[int, int] | None) -> bool:
         """False when the range holds no byte (still raising for a missing key)."""
@@ -345,7 +348,8 @@ class GCSStorageBackend:
         if os.path.getsize(file_name) <= self._chunk_size:
             blob.chunk_size = None
         with self._errors(bucket, None):
-            blob.upload_from_filename(file_name, content_type="application/octet-stream", timeout=self._timeout)
+            blob.upload_from_filename(file_name, content_type="application/octet-stream",
+                                        retry=self._retry, timeout=self._timeout)
 
     def download_file(self, bucket: str, key: str, file_name: str) -> None:
         """Download to ``file_name`` (parents created), which appears only once complete."""
