@@ -109,6 +109,18 @@ def test_max_retries_reruns_a_call_whose_ray_worker_died(ray_config: dict[str, A
     assert os.path.exists(marker)
 
 
+def test_dead_ray_worker_fails_a_single_call(ray_config: dict[str, Any], tmp_path: Path) -> None:
+    # A one-call job runs as a plain task started from the client's thread: Ray's error ends it.
+    with (lithops.FunctionExecutor(config=ray_config) as fexec,
+          pytest.raises(WorkerCrashError, match="Ray worker or node running the call died")):
+        fexec.call_async(_kill_ray_worker, 1).result(timeout=120)
+    ray_config["ray"]["max_retries"] = 1
+    marker = str(tmp_path / "attempted")
+    with lithops.FunctionExecutor(config=ray_config) as fexec:
+        assert fexec.call_async(_kill_ray_worker, (1, marker)).result(timeout=120) == 1
+    assert os.path.exists(marker)
+
+
 def test_executors_with_different_storage_share_workers_safely(ray_config: dict[str, Any],
                                                               tmp_path: Path) -> None:
     # Ray workers (and their warm call processes) serve every executor of this process.

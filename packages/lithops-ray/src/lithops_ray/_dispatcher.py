@@ -179,7 +179,7 @@ class Dispatcher:
         state = _JobState()
         try:
             boxed = self._package(job)
-            ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, calls, 0)
+            ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, calls, 0, 1)
         except Exception as exc:
             self._slots.give()
             if calls is not None and "serializ" in str(exc).lower():
@@ -353,11 +353,12 @@ class Dispatcher:
                 try:
                     if state.cancelled:
                         return
-                    if self.settings.streaming:
+                    # One call in the call process needs no stream: a plain task is cheaper.
+                    if self.settings.streaming and (self.settings.direct or total - first > 1):
                         reached, total, error = await self._stream(batch, boxed, calls, first, total, sink,
                                                                    state, release)
                     else:
-                        reached, error = await self._whole(batch, boxed, calls, first, sink, state)
+                        reached, error = await self._whole(batch, boxed, calls, first, total, sink, state)
                 finally:
                     self._slots.give()
             if error is None or state.cancelled:
@@ -437,14 +438,15 @@ class Dispatcher:
         finally:
             state.handles.discard(generator)
 
-    async def _whole(self, batch: CallBatch, boxed: list[Any], calls: Any, first: int,
+    async def _whole(self, batch: CallBatch, boxed: list[Any], calls: Any, first: int, stop: int,
                      sink: ReportSink | None,
                      state: _JobState) -> tuple[int, LithopsError | _TaskFailed | None]:
-        """One plain task from call ``first`` (Ray Client): all reports arrive together."""
-        ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, calls, first)
+        """One plain task for the calls ``first`` to ``stop`` (over Ray Client, or a single call
+        in the call process): all reports arrive together."""
+        ref = self._list_task.options(**self._options(batch)).remote(batch, boxed, calls, first, stop)
         state.handles.add(ref)
         # Queueing and every call's timeout count here: the task cannot tell when it started.
-        limit = (len(batch.call_ids) - first) * batch.timeout + LOST_GRACE
+        limit = (stop - first) * batch.timeout + LOST_GRACE
         try:
             reports = await asyncio.wait_for(asyncio.wrap_future(ref.future()), limit)
         except asyncio.TimeoutError:
@@ -455,7 +457,7 @@ class Dispatcher:
         finally:
             state.handles.discard(ref)
         self._deliver(reports, sink)
-        return len(batch.call_ids), None
+        return stop, None
 
     def _ray_failure(self, exc: Exception, started: bool) -> LithopsError | _TaskFailed:
         """The lithops error for a Ray task that failed while the calls were running."""

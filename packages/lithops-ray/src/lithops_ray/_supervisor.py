@@ -58,6 +58,8 @@ IN_CHILD_ENV = "LITHOPS_RAY_CALL_PROCESS"
 _FRAME = struct.Struct("<Q")
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _READ_SIZE = 1 << 20
+#: Frames at least this large are read straight into a buffer of their own (no copies).
+_LARGE_FRAME = 1 << 20
 #: Exit code of a call process whose handler itself failed (a bug, not the user's function).
 _HANDLER_FAILED = 70
 _PR_SET_PDEATHSIG = 1
@@ -173,6 +175,8 @@ class _CallProcess:
         self._requests: int | None = request_write
         self._replies: int | None = reply_read
         self._buffer = bytearray()
+        self._frame: bytearray | None = None  # a large frame being read, and how much of it is
+        self._filled = 0
         self._functions: set[tuple[str, str]] = set()
         self.alive = True
         self.exit_status = 0
@@ -264,22 +268,38 @@ class _CallProcess:
     def _next(self, timeout: float | None) -> Any:
         """The next message; ``_EOF`` when the process closed its pipe; ``None`` on timeout."""
         while True:
-            if len(self._buffer) >= _FRAME.size:
+            if self._frame is not None:
+                if self._filled == len(self._frame):
+                    large, self._frame = self._frame, None
+                    return pickle.loads(large)
+            elif len(self._buffer) >= _FRAME.size:
                 (size,) = _FRAME.unpack_from(self._buffer)
                 if len(self._buffer) >= _FRAME.size + size:
                     frame = bytes(self._buffer[_FRAME.size:_FRAME.size + size])
                     del self._buffer[:_FRAME.size + size]
                     return pickle.loads(frame)
+                if size >= _LARGE_FRAME:  # the rest goes straight into the frame's own buffer
+                    self._frame = bytearray(size)
+                    self._filled = len(self._buffer) - _FRAME.size
+                    self._frame[:self._filled] = memoryview(self._buffer)[_FRAME.size:]
+                    self._buffer.clear()
+                    continue
             if self._replies is None:
                 return _EOF
             ready, _, _ = select.select([self._replies], [], [], timeout)
             if not ready:
                 return None
-            chunk = os.read(self._replies, _READ_SIZE)
-            if not chunk:
+            if self._frame is not None:
+                got = _read_into(self._replies, self._frame, self._filled)
+                self._filled += got
+            else:
+                chunk = os.read(self._replies, _READ_SIZE)
+                got = len(chunk)
+                self._buffer += chunk
+            if not got:
                 self._buffer.clear()  # a truncated frame: it died while writing it
+                self._frame = None
                 return _EOF
-            self._buffer += chunk
 
     def _end(self) -> None:
         """Kill the process (if it still runs), reap it and close the pipes."""
@@ -331,9 +351,19 @@ class Environments:
 
 def _write_frame(fd: int, message: tuple[Any, ...]) -> None:
     data = pickle.dumps(message, _PROTOCOL)
-    view = memoryview(_FRAME.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
+    parts = [memoryview(_FRAME.pack(len(data))), memoryview(data)]
+    while parts:  # header and body without joining them (a copy of the body)
+        written = os.writev(fd, parts)
+        while parts and written >= len(parts[0]):
+            written -= len(parts.pop(0))
+        if parts and written:
+            parts[0] = parts[0][written:]
+
+
+def _read_into(fd: int, buffer: bytearray, offset: int) -> int:
+    """Read from ``fd`` into ``buffer`` at ``offset``; the byte count (0: closed)."""
+    with memoryview(buffer) as view:
+        return os.readv(fd, [view[offset:]])
 
 
 def _read_frame(fd: int) -> Any:
@@ -345,14 +375,15 @@ def _read_frame(fd: int) -> Any:
     return None if body is None else pickle.loads(body)
 
 
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = os.read(fd, min(size - len(chunks), _READ_SIZE))
-        if not chunk:
+def _read_exactly(fd: int, size: int) -> bytearray | None:
+    buffer = bytearray(size)
+    filled = 0
+    while filled < size:
+        got = _read_into(fd, buffer, filled)
+        if not got:
             return None
-        chunks += chunk
-    return bytes(chunks)
+        filled += got
+    return buffer
 
 
 def _die_with_parent(parent: int) -> None:

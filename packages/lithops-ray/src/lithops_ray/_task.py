@@ -108,15 +108,16 @@ def stream_batch(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequence
 
 
 def run_batch_task(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequence[dict[str, Any]] | None,
-                   first_call: int = 0) -> list[CallReport]:
-    """A plain task (for Ray Client connections, which cannot stream): every report at the end.
+                   first_call: int = 0, stop: int | None = None) -> list[CallReport]:
+    """A plain task, for Ray Client connections (which cannot stream) and for single calls:
+    the reports of the calls ``first_call`` to ``stop`` at the end.
 
     Always in the call process: without streaming, the client could not tell which call overran
     its timeout, so the worker enforces it.
     """
     reports: list[CallReport] = []
     for chunk in supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
-                                 first_call):
+                                 first_call, stop):
         if not isinstance(chunk, Released):  # never: nothing is handed back without release_after
             reports.extend(chunk)
     return reports
