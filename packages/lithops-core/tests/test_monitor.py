@@ -73,3 +73,24 @@ def test_call_without_status_is_failed_as_lost(storage: Storage) -> None:
     with pytest.raises(WorkerLostError, match="No status arrived"):
         futures[0].result(timeout=5)
     assert isinstance(futures[0].exception(), TimeoutError)
+
+
+def test_a_long_storage_outage_fails_pending_calls_whatever_their_timeout(
+        storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lithops import _monitor
+    from lithops.errors import StorageUnavailableError
+
+    def frozen(*args: object, **kwargs: object) -> list[str]:
+        raise StorageUnavailableError("The S3 endpoint did not answer in time (frozen)")
+
+    monkeypatch.setattr(_monitor, "OUTAGE_LIMIT", 0.3)
+    monkeypatch.setattr(storage.storage_backend, "list_keys", frozen)
+    monitor = StorageMonitor(storage, "b", interval=0.05)
+    futures = _futures(2)
+    monitor.track(futures, timeout=None)  # no call timeout: only the outage limit ends them
+    try:
+        for future in futures:
+            with pytest.raises(WorkerLostError, match=r"could be read for \d+ s: the storage failed"):
+                future.result(timeout=30)
+    finally:
+        monitor.stop()

@@ -20,7 +20,7 @@ from typing import Any
 
 from lithops import _keys as keys
 from lithops._status import decode_status
-from lithops._transient import retry_transient
+from lithops._transient import OUTAGE_RETRY_FOR, retry_transient
 from lithops.errors import StorageNoSuchKeyError, WorkerLostError
 from lithops.future import ResponseFuture
 
@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 GRACE_NS = 10 * 1_000_000_000
 SWEEP_INTERVAL = 5.0
+#: Seconds of continuous storage outage after which a job's pending calls fail, whatever their
+#: timeout: workers give up writing their statuses after ``OUTAGE_RETRY_FOR`` seconds, so those
+#: statuses are lost (a frozen endpoint would otherwise hold a job for its whole call timeout).
+OUTAGE_LIMIT = OUTAGE_RETRY_FOR + 30.0
 MAX_INTERVAL = 1.0
 LIST_PAGE = 1000
 
@@ -45,6 +49,8 @@ class _JobWatch:
     pending: set[str] = field(default_factory=set)
     #: calls whose done marker was listed but whose status could not be read yet (storage outage)
     unread: set[str] = field(default_factory=set)
+    #: when the storage last became unreadable for this job (None while it answers)
+    outage_since: float | None = None
 
 
 @dataclass
@@ -112,12 +118,16 @@ class StorageMonitor:
                 continue
             found = 0
             for watch in jobs:
+                started = time.monotonic()
                 try:
                     found += self.poll(watch)
                 except BaseException as exc:  # this thread serves every job: it must not die
                     logger.warning("Polling the status of job %s failed; retrying: %s: %s",
                                    watch.job_key, type(exc).__name__, exc)
-                    # Storage is unreachable: calls past their timeout still end, with the cause.
+                    # Storage is unreachable: calls past their timeout, or an outage longer than
+                    # workers retry their reports, still end, with the cause.
+                    if watch.outage_since is None:  # since this poll's request went unanswered
+                        watch.outage_since = started
                     self._expire(watch, cause=exc)
                     with self._lock:
                         if not watch.pending:
@@ -137,6 +147,7 @@ class StorageMonitor:
             start_after = keys.done_marker_after(watch.job_key, watch.cursor_ns - GRACE_NS)
             watch.last_sweep = now
         markers = self.storage.storage_backend.list_keys(self.bucket, prefix, start_after)
+        watch.outage_since = None
         self.stats.list_requests += max(1, -(-len(markers) // LIST_PAGE))
         self.stats.markers_listed += len(markers)
         new: list[ResponseFuture] = []
@@ -201,14 +212,19 @@ class StorageMonitor:
         future.set_report(status, status.pop("output", None), loader)
 
     def _expire(self, watch: _JobWatch, cause: BaseException | None = None) -> None:
-        """Fail the pending calls of a job past its deadline; ``cause``: why storage cannot be read."""
-        if watch.deadline is None or time.monotonic() < watch.deadline:
+        """Fail the pending calls of a job past its deadline, or (``cause``: why storage cannot be
+        read) unreadable for longer than :data:`OUTAGE_LIMIT`."""
+        now = time.monotonic()
+        outage = None if cause is None or watch.outage_since is None else now - watch.outage_since
+        too_long = outage is not None and outage > OUTAGE_LIMIT
+        if not too_long and (watch.deadline is None or now < watch.deadline):
             return
         for call_id in list(watch.pending):
             future = watch.futures[call_id]
             if not future.ready and cause is not None:
+                within = f"for {outage:.0f} s" if too_long and outage is not None else "within its timeout"
                 future.fail(WorkerLostError(
-                    f"No status of call {future.job_key}/{future.call_id} could be read within its timeout:"
+                    f"No status of call {future.job_key}/{future.call_id} could be read {within}:"
                     f" the storage failed ({type(cause).__name__}: {cause}). Check that the storage is"
                     " reachable, then retry the call."
                 ))
