@@ -25,7 +25,7 @@ from lithops._monitor import StorageMonitor, StorageRef
 from lithops._released import ReleasedJob
 from lithops._serialize import FunctionPackage, package_function, pickle_function
 from lithops.config import PUSH_MONITORING, default_config, find_config, public_section
-from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError
+from lithops.errors import CallCancelledError, ConfigError, RuntimeMismatchError, StorageError
 from lithops.future import ResponseFuture
 from lithops.spi import Capability, ComputeBackend, ComputeContext, JobSpec
 from lithops.storage import Storage
@@ -581,7 +581,7 @@ class FunctionExecutor:
                               threadpool_size=threadpool_size, wait_dur_sec=wait_dur_sec,
                               show_progressbar=show_progressbar)
         if clean_jobs and not not_done:
-            self.clean(done, clean_cloudobjects=False)
+            self._clean_read(list(done))
         return done, not_done
 
     def get_result(
@@ -614,14 +614,25 @@ class FunctionExecutor:
             # Explicit futures too: a job whose every call was read has nothing left to give.
             read = self._read_jobs(futures)
             cleanable = [f for f in futures if f.job_key in read] if explicit else futures
-            if cleanable:
-                self.clean(cleanable, clean_cloudobjects=False)
-            self._release(read)
+            if not cleanable or self._clean_read(cleanable):
+                self._release(read)
         if isinstance(fs, ResponseFuture):
             return results[0]
         if len(results) == 1 and self._last_call not in ("map",):
             return results[0]
         return results
+
+    def _clean_read(self, futures: list[ResponseFuture]) -> bool:
+        """The data cleaner after results were read: a storage failure is logged, not raised (the
+        results are the caller's; the close pass, or ``lithops clean``, tries again)."""
+        try:
+            self.clean(futures, clean_cloudobjects=False)
+        except StorageError as exc:
+            logger.warning("Cleaning the temporary data of %d call(s) failed: %s: %s (retried when the"
+                           " executor closes, or run 'lithops clean' later)", len(futures),
+                           type(exc).__name__, exc)
+            return False
+        return True
 
     def _release(self, job_keys: set[str]) -> None:
         """Drop the futures of jobs read and cleaned from ``self.futures``, keeping their timeline

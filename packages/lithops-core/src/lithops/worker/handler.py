@@ -394,9 +394,10 @@ def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], o
              report: ReportFn | None = None, result: tuple[Any] | None = None) -> CallReport:
     """Record a finished call (in storage when the batch reports there); its report, also handed
     to ``report``."""
-    if status.get("logs"):
-        write_call_logs(batch, env, status)
+    logs = bool(status.get("logs"))
     if batch.report_to_storage:
+        if logs:
+            write_call_logs(batch, env, status)
         write_report(batch, env, status, output)
         output = None
     else:
@@ -405,6 +406,9 @@ def _deliver(batch: CallBatch, env: WorkerEnvironment, status: dict[str, Any], o
     call_report = CallReport(batch.executor_id, batch.job_id, status["call_id"], status, output, result)
     if report is not None:
         report(call_report)
+    if logs and not batch.report_to_storage:
+        # After the report: a slow or frozen storage does not hold back a result on a direct channel.
+        write_call_logs(batch, env, status)
     return call_report
 
 
