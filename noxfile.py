@@ -33,6 +33,12 @@ nox.options.error_on_missing_interpreters = True
 # fresh machine) must not fail a session; installs are also retried (see _install).
 os.environ.setdefault("UV_HTTP_TIMEOUT", "300")
 os.environ.setdefault("UV_HTTP_RETRIES", "5")
+# Installed packages are compiled to bytecode once, at install: the sessions run with
+# PYTHONDONTWRITEBYTECODE=1, so without this every process (a Ray agent or worker, a function
+# worker, an emulator) compiles what it imports from source again. Ray's agents must start within
+# a deadline Ray fixes (the raylet exits when its dashboard agent is late): on a loaded machine the
+# compile time alone could miss it.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 INSTALL_ATTEMPTS = 3
 PYTHON = os.environ.get("LITHOPS_NOX_PYTHON") or f"{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -129,13 +129,19 @@ def start_node(args: list[str], name: str, marker: str, log: Path) -> subprocess
 
 
 def _ray_log_tails(temp_dir: Path) -> str:
-    """The ends of the non-empty error logs and raylet logs of Ray's processes under ``temp_dir``."""
+    """The ends of the non-empty error logs and raylet logs of Ray's processes under ``temp_dir``,
+    and a raylet's fatal error (Ray exits the raylet when, say, its dashboard agent writes its port
+    file later than a deadline Ray fixes: the agent is slow to start on a loaded machine)."""
     logs = sorted((temp_dir / "session_latest" / "logs").glob("*.err")) + sorted(
         (temp_dir / "session_latest" / "logs").glob("raylet*.out"))
     tails = []
     for log in logs:
         with contextlib.suppress(OSError):
             text = log.read_text(errors="replace").strip()
+            fatal = text.find("Check failed")  # a raylet's fatal error, ahead of its long stack trace
+            if fatal >= 0:
+                start = text.rfind("\n", 0, fatal) + 1
+                tails.append(f"\n--- {log.name} (fatal)\n{text[start:start + 700]}")
             if text:
                 tails.append(f"\n--- {log.name}\n{text[-1500:]}")
     return "".join(tails)
