@@ -36,7 +36,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -45,8 +45,8 @@ from lithops.worker import (
     WorkerEnvironment,
     describe_exit,
     failed_call_status,
+    iter_batch,
     mark_worker_process,
-    run_batch,
     write_report,
 )
 
@@ -101,8 +101,8 @@ def failure_report(batch: CallBatch, env: WorkerEnvironment | None, call_id: str
 
 
 def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: PackageSource,
-                    first_call: int = 0, stop: int | None = None,
-                    release_after: float | None = None) -> Iterator[list[CallReport] | Released]:
+                    first_call: int = 0, stop: int | None = None, release_after: float | None = None,
+                    calls: Sequence[dict[str, Any]] | None = None) -> Iterator[list[CallReport] | Released]:
     """Run the calls of ``batch`` from ``first_call`` (up to ``stop``) in the call process; yield
     their reports.
 
@@ -115,6 +115,8 @@ def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: PackageSo
         stop: the index after the last call to run; default: to the end of the batch.
         release_after: seconds a call may run before the calls behind it are handed back;
             ``None``: never (the task's results cannot be streamed).
+        calls: the calls' arguments, when they arrived as objects rather than in the batch;
+            they reach the call process pickled once, in the message that hands the batch over.
     """
     global _process
     shared = _process_lock.acquire(blocking=False)  # one task at a time per worker, normally
@@ -128,7 +130,7 @@ def supervise_batch(batch: CallBatch, env: WorkerEnvironment, package: PackageSo
                 _process = process
             finished = False
             try:
-                for reports in process.run(batch, package, next_call, total, release_after):
+                for reports in process.run(batch, package, next_call, total, release_after, calls):
                     if isinstance(reports, Released):
                         total = reports.first
                     else:
@@ -184,7 +186,8 @@ class _CallProcess:
         self.timed_out = False
 
     def run(self, batch: CallBatch, package: PackageSource, first_call: int, stop: int,
-            release_after: float | None = None) -> Iterator[list[CallReport] | Released]:
+            release_after: float | None = None,
+            calls: Sequence[dict[str, Any]] | None = None) -> Iterator[list[CallReport] | Released]:
         """Hand the calls ``first_call`` to ``stop`` of the batch over and yield their reports until
         they are done or the process dies; a :class:`Released` when a call has run for
         ``release_after`` seconds and the calls behind it are handed back.
@@ -201,7 +204,7 @@ class _CallProcess:
             self._shared[_LIMIT] = stop
             self._shared[_STARTED] = first_call - 1
         try:
-            self._send(("batch", batch, function, first_call))
+            self._send(("batch", batch, function, first_call, None if calls is None else list(calls)))
         except OSError:  # it died while idle
             self._end()
             return
@@ -350,7 +353,12 @@ class Environments:
 
 
 def _write_frame(fd: int, message: tuple[Any, ...]) -> None:
-    data = pickle.dumps(message, _PROTOCOL)
+    try:
+        data = pickle.dumps(message, _PROTOCOL)
+    except Exception:  # call arguments defined in the user's __main__, lambdas...: by value
+        import cloudpickle
+
+        data = cloudpickle.dumps(message, _PROTOCOL)
     parts = [memoryview(_FRAME.pack(len(data))), memoryview(data)]
     while parts:  # header and body without joining them (a copy of the body)
         written = os.writev(fd, parts)
@@ -425,9 +433,10 @@ def _serve(requests: int, replies: int, shared: Any, lock: Any) -> NoReturn:
             request = _read_frame(requests)
             if request is None:
                 break
-            _, batch, package, first_call = request
-            run_batch(batch, envs.of(batch), lambda report: send(("report", report)), package,
-                      before_call, first_call)
+            _, batch, package, first_call, calls = request
+            for report in iter_batch(batch, envs.of(batch), package, calls=calls, before_call=before_call,
+                                     first_call=first_call):
+                send(("report", report))
             send(("done", None))
     except BaseException:
         traceback.print_exc()

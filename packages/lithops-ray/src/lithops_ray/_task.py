@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 from lithops.spi import CallBatch, CallReport
@@ -55,15 +54,6 @@ def _package_source(boxed_package: Sequence[Any]) -> PackageSource:
     return fetch
 
 
-def _with_data(batch: CallBatch, calls: Sequence[dict[str, Any]] | None) -> CallBatch:
-    """The batch with its calls' arguments pickled in, for the call process."""
-    if calls is None:  # they came in the batch
-        return batch
-    import cloudpickle
-
-    return replace(batch, data=cloudpickle.dumps(list(calls)), data_key=None)
-
-
 def _load_here(batch: CallBatch, boxed_package: Sequence[Any]) -> WorkerEnvironment:
     """The batch's environment, with its function loaded (a failure to load is reported on each
     call by :func:`~lithops.worker.iter_batch`)."""
@@ -98,8 +88,8 @@ def stream_batch(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequence
     """
     if not direct:
         yield STARTED
-        yield from supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
-                                   first_call, stop, release_after)
+        yield from supervise_batch(batch, _environment(), _package_source(boxed_package), first_call, stop,
+                                   release_after, calls)
         return
     env = _load_here(batch, boxed_package)
     yield STARTED
@@ -116,8 +106,8 @@ def run_batch_task(batch: CallBatch, boxed_package: Sequence[Any], calls: Sequen
     its timeout, so the worker enforces it.
     """
     reports: list[CallReport] = []
-    for chunk in supervise_batch(_with_data(batch, calls), _environment(), _package_source(boxed_package),
-                                 first_call, stop):
+    for chunk in supervise_batch(batch, _environment(), _package_source(boxed_package), first_call, stop,
+                                 calls=calls):
         if not isinstance(chunk, Released):  # never: nothing is handed back without release_after
             reports.extend(chunk)
     return reports
