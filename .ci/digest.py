@@ -32,12 +32,16 @@ def main(path: str) -> None:
         write(f"\n===== failed session {name}: its failures =====\n")
         summary = [i for i, line in enumerate(output) if "short test summary info" in line]
         if summary:
-            reports = [line for line in output if line.startswith(("E   ", "____", "ERROR ", "FAILED "))]
-            write("\n".join(reports[:50]) + "\n")
-            write("\n".join(output[summary[-1]:summary[-1] + 30]) + "\n")
+            seen: list[str] = []
+            for line in output[summary[-1] + 1:]:
+                if line.startswith(("FAILED ", "ERROR ")) and line[:200] not in seen:
+                    seen.append(line[:200])
+            write(f"--- {len(seen)} failed or erroring tests, the first 15:\n" + "\n".join(seen[:15]) + "\n")
+            first = next((i for i, line in enumerate(output) if line.startswith("E   ")), summary[-1])
+            errors = [line[:240] for line in output[first:first + 60] if line.startswith("E ")][:40]
+            write("--- the first failure's report:\n" + "\n".join(errors) + "\n")
         else:
             write("\n".join(output[-50:]) + "\n")
-
 
 if __name__ == "__main__":
     main(sys.argv[1])
