@@ -94,3 +94,21 @@ def test_storage_os_remove_of_a_missing_path_or_directory_does_nothing() -> None
     assert cloud_os.listdir("compat-remove/dir") == []
     with pytest.raises(FileNotFoundError):
         cloud_os.rename("compat-remove/dir/a.txt", "compat-remove/b.txt")
+
+
+def _uses_ibm_cos(bucket: str, key: str, ibm_cos: object) -> None:
+    raise AssertionError("never called")
+
+
+def _uses_rabbitmq(queue: str, rabbitmq: object) -> None:
+    raise AssertionError("never called")
+
+
+def test_parameters_lithops_3_injected_and_we_do_not_are_named_with_the_way_out() -> None:
+    from lithops.errors import IterdataError
+
+    with lithops.FunctionExecutor() as fexec:
+        with pytest.raises(IterdataError, match=r"'ibm_cos' is not injected: .*storage\.get_client\(\)"):
+            fexec.call_async(_uses_ibm_cos, ("bucket", "key"))
+        with pytest.raises(IterdataError, match=r"'rabbitmq' is not injected: .*pika"):
+            fexec.map(_uses_rabbitmq, ["q"])

@@ -17,6 +17,13 @@ from lithops.spi import CallBatch
 
 INJECTED_PARAMS = ("storage", "id")
 OBJ_PARAM = "obj"
+#: Parameters Lithops 3 also filled in by name, which are not injected here, and what to use instead.
+NOT_INJECTED = {
+    "ibm_cos": "Lithops 3 passed an IBM COS client there; take a 'storage' parameter instead and use"
+               " storage.get_client() (the client of the configured storage backend, e.g. ibm_cos)",
+    "rabbitmq": "Lithops 3 passed a pika connection there (from the 'rabbitmq' config section); open the"
+                " connection inside the function instead (pika.BlockingConnection(pika.URLParameters(url)))",
+}
 
 
 def wants_obj(func: Callable[..., Any]) -> bool:
@@ -114,10 +121,13 @@ def bind_iterdata(
         except TypeError as exc:
             shown = repr(element)
             shown = shown if len(shown) < 200 else shown[:200] + "..."
+            hint = "".join(f" '{param}' is not injected: {text}." for param, text in NOT_INJECTED.items()
+                           if f"'{param}'" in str(exc))
+            hint = hint or (" Use a value per call for one parameter, a tuple for positional arguments,"
+                            " or a dict for keyword arguments.")
             raise IterdataError(
                 f"Call {index} of {name}{sig}: the iterdata element {shown} does not match the"
-                f" signature ({exc}). Use a value per call for one parameter, a tuple for positional"
-                " arguments, or a dict for keyword arguments."
+                f" signature ({exc}).{hint}"
             ) from None
     # Positional-only and *args parameters cannot be passed by name: keep them positional.
     if sig is not None and any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD)
