@@ -258,6 +258,20 @@ def kill_marked_processes(marker: str, sessions: Sequence[int] = ()) -> list[int
     return killed
 
 
+#: What Ray's node processes import when they start (its agents, the Ray Client server, a worker).
+_NODE_IMPORTS = ("import ray, ray.dashboard.agent, ray._private.runtime_env.agent.main, ray._private.workers.default_worker\n"
+                 "try:\n    import ray.util.client.server.server\nexcept ImportError:\n    pass\n")
+
+
+def _warm_imports() -> None:
+    """Import once, writing bytecode, what a node's processes import: the raylet exits when its
+    dashboard agent is later than a deadline Ray fixes, and an agent that compiles Ray's modules
+    from source on a cold, loaded machine can miss it."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", _NODE_IMPORTS], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=300, check=False)
+
+
 #: Attempts at starting the cluster. A start can fail for reasons outside lithops (a port Ray
 #: picked for itself taken in between by another process, an agent slow to start on a loaded
 #: machine): each attempt uses new ports and a new directory, and every attempt's logs are shown.
@@ -267,6 +281,7 @@ START_ATTEMPTS = 3
 @contextlib.contextmanager
 def two_node_cluster() -> Iterator[RayCluster]:
     """Start the head and a second node, one CPU each, on 127.0.0.1; stop them on exit."""
+    _warm_imports()
     failures: list[str] = []
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
