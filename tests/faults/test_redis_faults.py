@@ -36,6 +36,36 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
+POOL_PROGRAM = textwrap.dedent("""
+    import sys, time
+    from lithops.multiprocessing import Pool, Value
+
+    def bump(counter, x):
+        with counter.get_lock():
+            counter.value += 1
+        time.sleep(0.1)
+        return x
+
+    if __name__ == "__main__":
+        counter = Value("i", 0)
+        with Pool(2) as pool:
+            result = pool.starmap_async(bump, [(counter, i) for i in range(60)])
+            deadline = time.monotonic() + 60
+            while counter.value < 3:  # the fault comes mid-map
+                assert time.monotonic() < deadline, "no call ran"
+                time.sleep(0.05)
+            print("READY", flush=True)
+            sys.stdin.readline()
+            start = time.monotonic()
+            try:
+                result.get(timeout=float(sys.argv[1]))
+            except BaseException as exc:
+                print("RAISED", type(exc).__name__, round(time.monotonic() - start, 2), str(exc)[:300], flush=True)
+            else:
+                print("RETURNED", round(time.monotonic() - start, 2), flush=True)
+""")
+
+
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone (it gets frozen or killed)."""
@@ -48,7 +78,7 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
             pass
 
 
-def _start(tmp_path: Path, server: RedisServer, timeout: float) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, server: RedisServer, timeout: float, source: str = PROGRAM) -> subprocess.Popen[str]:
     config = tmp_path / "lithops.yaml"
     (tmp_path / "storage").mkdir(mode=0o700)
     config.write_text(yaml.safe_dump({
@@ -56,12 +86,15 @@ def _start(tmp_path: Path, server: RedisServer, timeout: float) -> subprocess.Po
         "localhost": {"storage_root": str(tmp_path / "storage")},
         "redis": {"host": server.host, "port": server.port, "socket_timeout": 3},
     }))
-    program = subprocess.Popen([sys.executable, "-c", PROGRAM, str(timeout)], cwd=tmp_path, text=True,
+    script = tmp_path / "program.py"
+    script.write_text(source)
+    program = subprocess.Popen([sys.executable, str(script), str(timeout)], cwd=tmp_path, text=True,
                                env={**os.environ, "LITHOPS_CONFIG_FILE": str(config)},
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert program.stdout is not None
     line = program.stdout.readline()
     if not line.startswith("READY"):
+        program.kill()
         _, err = program.communicate(timeout=20)
         pytest.fail(f"the program did not start: {line}{err}")
     return program
@@ -113,3 +146,21 @@ def test_killed_redis_mid_get_raises_redis_unavailable(tmp_path: Path, redis: Re
     assert kind == "RAISED" and rest[0] == "RedisUnavailableError", rest
     print(f"\n[case 6] killed Redis mid-get: RedisUnavailableError after {time.monotonic() - killed:.2f} s"
           f" ({rest[2][:90]})")
+
+
+@pytest.mark.parametrize("fault", ["frozen", "killed"])
+def test_redis_fault_mid_pool_map(tmp_path: Path, redis: RedisServer, fault: str) -> None:
+    """Pool.map whose calls use a shared Value: Redis frozen or killed mid-map ends the map with
+    RedisUnavailableError (raised in the workers, re-raised by ``get``), never a hang."""
+    program = _start(tmp_path, redis, timeout=90, source=POOL_PROGRAM)
+    os.kill(redis.pid, signal.SIGSTOP if fault == "frozen" else signal.SIGKILL)
+    try:
+        program.stdin.write("go\n")  # type: ignore[union-attr]
+        program.stdin.flush()  # type: ignore[union-attr]
+        kind, *rest = _outcome(program)
+    finally:
+        if fault == "frozen":
+            os.kill(redis.pid, signal.SIGCONT)
+    assert kind == "RAISED" and rest[0] == "RedisUnavailableError", rest
+    assert redis.host in rest[2] and str(redis.port) in rest[2], rest
+    print(f"\n[redis {fault} mid Pool.map] RedisUnavailableError after {rest[1]} s: {rest[2][:120]}")

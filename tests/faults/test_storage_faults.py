@@ -114,3 +114,35 @@ def test_job_ends_with_a_clear_error(fleet: Fleet, target: Target, fault: str) -
         assert _host_port(server.endpoint) in message, message
         print(f"\n[{target.name} {fault} mid-job] {type(raised.value).__name__} after {elapsed:.2f} s,"
               f" {len(ok)} calls done: {message[:150]}")
+
+
+def sleeps(x: int) -> int:
+    time.sleep(0.5)
+    return x
+
+
+def test_wait_with_storage_silent_while_statuses_are_polled(fleet: Fleet) -> None:
+    """``monitoring: storage``: the storage goes silent while the client polls the statuses.
+    ``get_result(timeout=T)`` ends at T with a TimeoutError that names the silent storage (the calls
+    may well have finished); without a timeout, calls end with WorkerLostError naming the storage
+    after their own timeout plus the grace period (measured: 82 s with execution_timeout 20)."""
+    target = TARGETS[0]
+    for server in _using(fleet, target, "silent"):
+        config = target.config(server, execution_timeout=60, monitoring="storage", data_cleaner=False)
+        with lithops.FunctionExecutor(config=config, log_level=None) as fexec:
+            futures = fexec.map(sleeps, range(12))
+            deadline = time.monotonic() + 60
+            while sum(1 for f in futures if f.done) < 2:
+                assert time.monotonic() < deadline, "no call finished before the fault"
+                fexec.wait(futures, return_when=lithops.ANY_COMPLETED, timeout=1, show_progressbar=False)
+            server.inject("silent")
+            start = time.monotonic()
+            with pytest.raises(TimeoutError) as raised:
+                fexec.get_result(futures, timeout=REQUEST_BUDGET_S, show_progressbar=False)
+            elapsed = time.monotonic() - start
+            server.proxy.set_mode("pass")  # type: ignore[union-attr]  # let the executor close
+            fexec.get_result(futures, timeout=60, show_progressbar=False)
+        message = str(raised.value)
+        assert _host_port(server.endpoint) in message and "has not answered" in message, message
+        assert elapsed < REQUEST_BUDGET_S + SLACK_S, elapsed
+        print(f"\n[{target.name} silent while polling] TimeoutError after {elapsed:.2f} s: {message[:220]}")

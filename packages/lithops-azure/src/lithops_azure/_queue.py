@@ -26,8 +26,12 @@ POISON_SUFFIX = "-poison"
 MESSAGE_TTL = 7 * 24 * 3600
 
 
-def _transport(pool_size: int) -> Any:
-    """An HTTP transport with ``pool_size`` connections, so that invoking threads do not queue."""
+def _transport(pool_size: int, timeouts: ClientTimeouts) -> Any:
+    """An HTTP transport with ``pool_size`` connections, so that invoking threads do not queue.
+
+    The timeouts belong to the transport: a client given its own transport ignores the
+    ``connection_timeout``/``read_timeout`` passed to the client (and waits 300 s).
+    """
     import requests
     from azure.core.pipeline.transport import RequestsTransport
 
@@ -35,7 +39,8 @@ def _transport(pool_size: int) -> Any:
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=True)
+    return RequestsTransport(session=session, session_owner=True, connection_timeout=timeouts.connect,
+                             read_timeout=timeouts.read)
 
 
 class InvocationQueue:
@@ -56,9 +61,11 @@ class InvocationQueue:
 
         timeouts = timeouts or ClientTimeouts()
         self._service: Any = account.queue_service(
-            transport=_transport(pool_size), connection_timeout=timeouts.connect, read_timeout=timeouts.read,
+            transport=_transport(pool_size, timeouts), connection_timeout=timeouts.connect, read_timeout=timeouts.read,
+            # retry_read=0: a send whose answer was lost may have enqueued its message; sending it
+            # again would run the calls twice.
             retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, random_jitter_range=1,
-                                          retry_total=timeouts.attempts - 1))
+                                          retry_total=timeouts.attempts - 1, retry_read=0))
         self._client: Any = self._service.get_queue_client(name)
         # azure-storage-queue 12.18 prepares each response model class on first use, unguarded:
         # threads deserialising the first answers at once can get raw XML elements back

@@ -20,7 +20,7 @@ from typing import Any
 
 from lithops import _keys as keys
 from lithops._status import decode_status
-from lithops._transient import OUTAGE_RETRY_FOR, retry_transient
+from lithops._transient import OUTAGE_RETRY_FOR, clear_outage, note_outage, retry_transient
 from lithops.errors import StorageNoSuchKeyError, WorkerLostError
 from lithops.future import ResponseFuture
 
@@ -103,6 +103,7 @@ class StorageMonitor:
 
     def stop(self) -> None:
         self._stopped = True
+        clear_outage(self)
         self._wake.set()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
@@ -117,11 +118,14 @@ class StorageMonitor:
                 self._wake.clear()
                 continue
             found = 0
+            failed = False
             for watch in jobs:
                 started = time.monotonic()
                 try:
                     found += self.poll(watch)
                 except BaseException as exc:  # this thread serves every job: it must not die
+                    failed = True
+                    note_outage(self, exc)  # waits that time out say why
                     logger.warning("Polling the status of job %s failed; retrying: %s: %s",
                                    watch.job_key, type(exc).__name__, exc)
                     # Storage is unreachable: calls past their timeout, or an outage longer than
@@ -132,6 +136,8 @@ class StorageMonitor:
                     with self._lock:
                         if not watch.pending:
                             self._jobs.pop(watch.job_key, None)
+            if not failed:
+                clear_outage(self)
             interval = self.interval if found else min(interval * 2, MAX_INTERVAL)
             self._wake.wait(interval)
             self._wake.clear()

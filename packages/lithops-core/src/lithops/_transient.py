@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from lithops.errors import StorageUnavailableError
 
-__all__ = ["OUTAGE_RETRY_FOR", "retry_transient"]
+__all__ = ["OUTAGE_RETRY_FOR", "clear_outage", "note_outage", "outage_hint", "retry_transient"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,33 @@ def retry_transient(operation: Callable[[], T], what: str, retry_for: float = OU
                 warned = True
             sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, _MAX_DELAY)
+
+
+#: Storage readers (the status monitors) whose last attempt failed: id -> (since, error text).
+_outages: dict[int, tuple[float, str]] = {}
+_outages_lock = threading.Lock()
+
+
+def note_outage(reader: object, exc: BaseException) -> None:
+    """Record that ``reader`` (a status monitor) could not read the storage, for :func:`outage_hint`."""
+    text = f"{type(exc).__name__}: {exc}"
+    with _outages_lock:
+        since = _outages.get(id(reader), (time.monotonic(), ""))[0]
+        _outages[id(reader)] = (since, text[:400])
+
+
+def clear_outage(reader: object) -> None:
+    """``reader`` reads the storage again (or stopped)."""
+    with _outages_lock:
+        _outages.pop(id(reader), None)
+
+
+def outage_hint() -> str:
+    """A sentence for timeout messages while the storage fails to answer the status monitors
+    (``""`` when it answers): a call may have finished, and only its status is unreadable."""
+    with _outages_lock:
+        if not _outages:
+            return ""
+        since, text = min(_outages.values())
+    return (f" The storage has not answered the status checks for {time.monotonic() - since:.0f} s ({text});"
+            " the calls may have finished without their results being readable: check the storage endpoint.")

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from lithops import _keys as keys
 from lithops._status import pack_exception, unpack_exception
+from lithops._transient import outage_hint
 from lithops.errors import SerializationError
 
 _Future = concurrent.futures.Future
@@ -307,7 +308,7 @@ class ResponseFuture(concurrent.futures.Future[Any]):
         watch_detached([self])
         if not self._wait_finished(timeout):
             raise concurrent.futures.TimeoutError(
-                f"Call {self.job_key}/{self.call_id} did not finish within {timeout} s"
+                f"Call {self.job_key}/{self.call_id} did not finish within {timeout} s." + outage_hint()
             )
 
     def _wait_finished(self, timeout: float | None) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lithops._transient import outage_hint
 from lithops.future import ResponseFuture, watch_detached
 
 # The values of Lithops 3, for programs that store or compare them.
@@ -113,7 +114,7 @@ def get_result(
     if not_done:
         raise TimeoutError(
             f"{len(not_done)} of {len(futures)} calls did not finish within {timeout} s."
-            " Wait longer (timeout=None) or check the calls' logs."
+            " Wait longer (timeout=None) or check the calls' logs." + outage_hint()
         )
     left = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
     results = [f.result(throw_except=throw_except, timeout=left) for f in futures]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lithops.errors import ConfigError, InvocationError, InvocationThrottledError
+from lithops.spi import ClientTimeouts
 
 from lithops_ibm.iam import IamTokenSource
 
@@ -36,9 +37,12 @@ class CodeEngineClient:
         iam: the token source (shared with COS clients of the same key).
         where: where the API key is configured, for error messages.
         endpoint: the v2 API URL.
+        timeouts: connect/read timeouts of every request (IAM token requests too), and the attempts
+            of reads (``get_*``/``list_*``); other requests are made once, as a repeated create
+            could start a job run twice.
     """
 
-    def __init__(self, iam: IamTokenSource, where: str, endpoint: str) -> None:
+    def __init__(self, iam: IamTokenSource, where: str, endpoint: str, timeouts: ClientTimeouts | None = None) -> None:
         from ibm_code_engine_sdk.code_engine_v2 import CodeEngineV2
 
         self.iam = iam
@@ -46,7 +50,9 @@ class CodeEngineClient:
         self.endpoint = endpoint.rstrip("/")
         self.sdk: Any = CodeEngineV2(authenticator=iam.authenticator)
         self.sdk.set_service_url(self.endpoint)
-        self.sdk.set_http_config({"timeout": 60})
+        self.timeouts = timeouts or ClientTimeouts()
+        # Also given to the authenticator's token manager: a silent IAM endpoint fails likewise.
+        self.sdk.set_http_config({"timeout": (self.timeouts.connect, self.timeouts.read)})
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         """``sdk.<operation>(**kwargs).get_result()``, with lithops errors.
@@ -63,25 +69,37 @@ class CodeEngineClient:
 
         missing_ok = bool(kwargs.pop("missing_ok", False))
         method: Callable[..., Any] = getattr(self.sdk, operation)
-        for attempt in (1, 2):
+        attempts = self.timeouts.attempts if operation.startswith(("get_", "list_")) else 1
+        refreshed = False
+        failures = 0
+        while True:
             try:
                 return method(**kwargs).get_result()
             except ApiException as exc:
                 if self.iam.is_iam_failure(exc):
                     raise self.iam.error(exc, self.where) from None
-                if exc.status_code == 401 and attempt == 1:
+                if exc.status_code == 401 and not refreshed:
                     logger.info("Code Engine refused the IAM token (401); fetching a new one")
                     self.iam.expire_token()
+                    refreshed = True
                     continue
                 if exc.status_code == 404 and missing_ok:
                     return None
                 raise self._error(operation, exc) from None
             except RequestException as exc:
+                if self.iam.is_iam_request(exc):
+                    raise self.iam.error(exc, self.where) from None
+                failures += 1
+                if failures < attempts:
+                    time.sleep(min(0.5 * 2 ** (failures - 1), 4.0))
+                    continue
+                once = "" if attempts > 1 else " (not repeated: it may have been applied)"
                 raise InvocationError(
-                    f"Cannot reach Code Engine at {self.endpoint} ({type(exc).__name__}: {exc}). Check the"
-                    " network, and 'region' (or 'endpoint') in the 'code_engine' section."
+                    f"Cannot reach Code Engine at {self.endpoint}, or it did not answer in time, for"
+                    f" {operation}{once} after {failures} attempt(s) ({type(exc).__name__}: {exc}). Check the"
+                    " network and 'region' (or 'endpoint') in the 'code_engine' section, or raise its"
+                    " 'connect_timeout', 'read_timeout' or 'retries'."
                 ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _error(self, operation: str, exc: Any) -> InvocationError:
         status = exc.status_code

@@ -55,7 +55,9 @@ from lithops.runtimes import (
     update_command,
 )
 from lithops.spi import (
+    CLIENT_TIMEOUT_OPTIONS,
     Capability,
+    ClientTimeouts,
     ComputeContext,
     ConfigOption,
     JobSpec,
@@ -119,6 +121,7 @@ CE_OPTIONS: tuple[ConfigOption, ...] = (
     ConfigOption("pending_timeout", (int, float), 600,
                  "Seconds an array index may stay pending (image pull, capacity) before its calls fail."),
     ConfigOption("poll_interval", (int, float), 2.0, "Seconds between two looks at running job runs."),
+    *CLIENT_TIMEOUT_OPTIONS,
 )
 
 
@@ -191,7 +194,7 @@ class CodeEngineBackend:
             raise ConfigError("Code Engine needs an IBM Cloud API key: set 'iam_api_key' in the 'ibm' section.")
         where = "'iam_api_key' of the 'ibm' section (or 'code_engine')"
         iam = IamTokenSource.shared(str(api_key), str(self.config.get("iam_endpoint") or IAM_ENDPOINT.default))
-        self.client = CodeEngineClient(iam, where, str(endpoint))
+        self.client = CodeEngineClient(iam, where, str(endpoint), ClientTimeouts.from_config(self.config))
         self.runtime_name = str(self.config.get("runtime") or self._default_image())
         self.runtimes = RuntimeStore(context.storage, context.bucket, BACKEND)
         self._project_id: str | None = None

@@ -109,6 +109,17 @@ class IamTokenSource:
             f" ({type(exc).__name__}: {exc}). Check the network and 'iam_endpoint' in the 'ibm' section."
         )
 
+    def is_iam_request(self, exc: BaseException) -> bool:
+        """Whether ``exc``, a ``requests`` error raised by an SDK call, failed a token request to this
+        IAM service (unreachable, silent); the token request pacing is reset, so that the next call
+        asks again at once instead of waiting for the SDK's 60 s mark."""
+        request = getattr(exc, "request", None)
+        url = str(getattr(request, "url", "") or "")
+        if not url.startswith(self.iam_endpoint):
+            return False
+        self._authenticator.token_manager.request_time = 0
+        return True
+
     def is_iam_failure(self, exc: BaseException) -> bool:
         """Whether ``exc``, raised by an SDK call, comes from a token request to this IAM service."""
         response = getattr(exc, "http_response", None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lithops.errors import ConfigError, InvocationError
+from lithops.spi import ClientTimeouts
 
 from lithops_k8s import __version__
 
@@ -31,9 +32,11 @@ class KubeApi:
         kubecfg_path: a kubeconfig file, or ``None`` for the default lookup.
         context: a context of that file, or ``None`` for its current one.
         namespace: the namespace to use, or ``None`` for the context's (else ``default``).
+        timeouts: connect and read timeouts of every request (default: the shared defaults).
     """
 
-    def __init__(self, kubecfg_path: str | None, context: str | None, namespace: str | None) -> None:
+    def __init__(self, kubecfg_path: str | None, context: str | None, namespace: str | None,
+                 timeouts: ClientTimeouts | None = None) -> None:
         import kubernetes
 
         # The client's config helpers are untyped: use them as Any.
@@ -69,6 +72,9 @@ class KubeApi:
             self.where = f"kubeconfig {path or os.environ.get('KUBECONFIG') or '~/.kube/config'}" + (
                 f" context {context}" if context else "")
         self.api_client.user_agent = USER_AGENT
+        self.timeouts = timeouts or ClientTimeouts()
+        #: ``_request_timeout`` of every request: (connect, read) seconds, so a silent server fails.
+        self.request_timeout = (self.timeouts.connect, self.timeouts.read)
         self.namespace = namespace or context_namespace or "default"
         self.host = str(self.api_client.configuration.host)
         self.batch = client.BatchV1Api(self.api_client)
@@ -83,16 +89,20 @@ class KubeApi:
         A 404 on ``get``/``delete`` answers ``None`` (the object is gone).
         """
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         try:
-            answer = method(*args, _preload_content=False, **kwargs)
+            answer = method(*args, _preload_content=False, _request_timeout=self.request_timeout, **kwargs)
         except ApiException as exc:
             if exc.status == 404 and verb in ("get", "delete"):
                 return None
             raise self.refusal(exc, verb, resource) from None
-        except OSError as exc:  # urllib3's connection errors are OSErrors
-            raise InvocationError(f"Cannot reach the Kubernetes API server at {self.host} ({self.where}) to"
-                                  f" {verb} {resource}: {exc}. Check that the cluster is up and reachable.") from exc
+        except (OSError, HTTPError) as exc:  # refused, reset, or no answer within the timeouts
+            raise InvocationError(
+                f"Cannot reach the Kubernetes API server at {self.host} ({self.where}) to {verb} {resource},"
+                f" or it did not answer within {self.timeouts.connect:g} s (connect) / {self.timeouts.read:g} s"
+                f" (read): {exc}. Check that the cluster is up and reachable, or raise 'connect_timeout' or"
+                " 'read_timeout' in the 'k8s' section.") from exc
         data = answer.data
         return json.loads(data) if data else None
 

@@ -248,7 +248,8 @@ class JobWatcher:
 
         try:
             answer: Any = self.api.core.read_namespaced_pod_log(pod, self.api.namespace, tail_lines=_LOG_TAIL_LINES,
-                                                           _preload_content=False)
+                                                           _preload_content=False,
+                                                           _request_timeout=self.api.request_timeout)
             return str(answer.data.decode(errors="replace")).strip()
         except (ApiException, OSError) as exc:
             logger.debug("No log for pod %s: %s", pod, exc)

@@ -32,6 +32,7 @@ from lithops.runtimes import (
 from lithops.spi import (
     CallBatch,
     Capability,
+    ClientTimeouts,
     ComputeContext,
     ConfigOption,
     JobSpec,
@@ -94,7 +95,7 @@ class K8sBackend:
         self.poll_interval = float(self._positive("poll_interval", 2))
         self.runtime_name = str(self.config.get("runtime") or self._default_image())
         self.api = KubeApi(self.config.get("kubecfg_path"), self.config.get("kubecfg_context"),
-                           self.config.get("namespace"))
+                           self.config.get("namespace"), ClientTimeouts.from_config(self.config))
         self.namespace = self.api.namespace
         self.runtimes = RuntimeStore(context.storage, context.bucket, BACKEND)
         self._pull_secrets: tuple[str, ...] | None = None
@@ -210,7 +211,8 @@ class K8sBackend:
                 raise pending_error(None, 0, pod_name, stuck, self.pending_timeout)
         if status.get("phase") not in ("Succeeded", "Failed"):
             return None
-        answer: Any = self.api.core.read_namespaced_pod_log(pod_name, self.namespace, _preload_content=False)
+        answer: Any = self.api.core.read_namespaced_pod_log(pod_name, self.namespace, _preload_content=False,
+                                                            _request_timeout=self.api.request_timeout)
         log = answer.data.decode(errors="replace")
         for line in log.splitlines():
             if line.startswith(_PROBE_MARK):

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from lithops.spi import ConfigOption
+from lithops.spi import CLIENT_TIMEOUT_OPTIONS, ConfigOption
 
 __all__ = ["K8S_OPTIONS"]
 
@@ -54,4 +54,5 @@ K8S_OPTIONS: tuple[ConfigOption, ...] = (
                  " kept until `lithops clean -b k8s`)."),
     ConfigOption("base_image", str, None, "Base image of `lithops runtime build`; default `python:<XY>-slim`."),
     ConfigOption("build_dir", str, None, "Folder of the build contexts `lithops runtime build` writes; default ~/.lithops/build/k8s."),
+    *CLIENT_TIMEOUT_OPTIONS,
 )

@@ -222,8 +222,9 @@ def _unavailable(host: str, port: int, exc: BaseException, during_command: bool 
             " never travel in invocation payloads)."
         )
     if during_command:
-        reason = (f"no answer within {exc.args[0] if isinstance(exc, _Deadline) else 'the socket timeout'}"
-                  " s: the server is frozen or overloaded" if isinstance(exc, (redis.exceptions.TimeoutError, _Deadline))
+        waited = f"{exc.args[0]} s" if isinstance(exc, _Deadline) else "'socket_timeout'"
+        reason = (f"no answer within {waited}: the server is frozen or overloaded"
+                  if isinstance(exc, (redis.exceptions.TimeoutError, _Deadline))
                   else f"the connection broke: {exc}")
         return RedisUnavailableError(
             f"Redis at {address} became unavailable ({reason}). Check the server; raise 'socket_timeout'"
