@@ -140,8 +140,7 @@ class StatusQueueReceiver:
 
     def receive_once(self) -> int:
         """One request for up to 32 messages; hand their reports to the sink; return how many."""
-        from lithops._status import decode_status
-        from lithops.spi import CallReport
+        from lithops.spi import CallReport, decode_status
 
         self.receive_requests += 1
         messages = list(self._client.receive_messages(messages_per_page=_PAGE, max_messages=_PAGE,
@@ -185,7 +184,7 @@ def status_sender(queue_name: str) -> Callable[[Any], None]:
     """The worker side: a report function that sends each call's status to ``queue_name``, with
     the storage account of the worker's environment; failures are logged, never raised (the status
     is in storage already)."""
-    from lithops._status import encode_status
+    from lithops.spi import encode_status
 
     state: dict[str, Any] = {}
 

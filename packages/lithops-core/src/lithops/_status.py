@@ -79,7 +79,8 @@ def unpack_exception(status: dict[str, Any]) -> BaseException:
 
 
 def encode_status(status: dict[str, Any]) -> bytes:
-    """``status`` as JSON bytes (bytes fields base64-encoded)."""
+    """``status`` (a call's status record) as JSON bytes, bytes fields base64-encoded: the form a
+    backend sends through a channel of its own (a status queue); :func:`decode_status` reads it."""
 
     def default(value: Any) -> Any:
         if isinstance(value, (bytes, bytearray)):
@@ -90,6 +91,8 @@ def encode_status(status: dict[str, Any]) -> bytes:
 
 
 def decode_status(data: bytes | str) -> dict[str, Any]:
+    """A status record from what :func:`encode_status` made of it."""
+
     def hook(obj: dict[str, Any]) -> Any:
         if len(obj) == 1 and _B64 in obj:
             return base64.b64decode(obj[_B64])

@@ -26,6 +26,7 @@ from lithops._default_bucket import DefaultBucket
 from lithops._job_watch import JobWatchThread
 from lithops._keys import batch_payload_key, job_key, job_payload_key, runtime_meta_key, status_key
 from lithops._private_dir import private_dir
+from lithops._status import decode_status, encode_status
 from lithops._streams import PullStream
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "RuntimeInfo",
     "S3ProtocolStorageBackend",
     "StorageBackend",
+    "decode_status",
+    "encode_status",
     "job_key",
     "private_dir",
     "runtime_meta_key",
