@@ -23,7 +23,7 @@ from lithops.errors import (
     WorkerOutOfMemoryError,
 )
 from lithops.runtimes import core_version
-from lithops.spi import CallBatch, ComputeContext, JobSpec, job_key, store_job_payload
+from lithops.spi import CallBatch, CallReport, ComputeContext, JobSpec, job_key, store_job_payload
 from lithops.storage import Storage
 from lithops.worker import (
     PROBE_ENV,
@@ -39,6 +39,7 @@ from lithops.worker import (
     mark_worker_process,
     oom_kill_count,
     returncode_status,
+    run_batch_isolated,
     run_job_index,
     unreported_calls,
     write_report,
@@ -232,3 +233,27 @@ def test_job_index_from_env() -> None:
         job_index_from_env({"JOB_INDEX": "x"})
     with pytest.raises(ValueError, match="JOB_COMPLETION_INDEX"):
         job_index_from_env({})
+
+
+def _uses_the_parents_storage(storage: Storage) -> bool:
+    return bool(getattr(storage, "_parent_test_mark", False))
+
+
+def test_an_isolated_call_never_uses_the_parents_storage_clients(tmp_path: Path) -> None:
+    """A forked call builds its own storage: the parent's pooled connections are sockets the parent,
+    or another call forked from another of its threads, may be writing to at the same time."""
+    storage, public = _storage(tmp_path)
+    package = package_function(_uses_the_parents_storage)
+    function_key = keys.function_key("ex3", package.hash)
+    storage.put_object(storage.bucket, function_key, package.to_bytes())
+    (batch,) = make_batches(
+        executor_id="ex3", job_id="A001", call_kwargs=[{}], chunksize=1, function_key=function_key,
+        function_hash=package.hash, storage=public, data_limit=False, common={"report_to_storage": False},
+    )
+    env = WorkerEnvironment()
+    env.batch_storage(batch)._parent_test_mark = True  # the parent used it (it loaded the function)
+    reports: list[CallReport] = []
+    run_batch_isolated(batch, env, report=reports.append)
+    assert len(reports) == 1 and reports[0].status["success"], reports
+    assert pickle.loads(reports[0].output) is False
+    assert env.batch_storage(batch)._parent_test_mark  # the parent keeps its own

@@ -135,6 +135,13 @@ class WorkerEnvironment:
             self._storages[cache_key] = storage
         return storage
 
+    def _forget_storages(self) -> None:
+        """Drop the cached storage clients, in a process forked from this one: their pooled HTTP
+        connections are the parent's sockets, which the parent (or another forked call, when the
+        parent serves requests from several threads) may be using at the same time; a request
+        written on a shared socket interleaves with another. The forked call builds its own."""
+        self._storages = {}
+
     def batch_storage(self, batch: CallBatch) -> Any:
         return self.storage(batch.storage["backend"], batch.storage.get("bucket"), batch.storage)
 

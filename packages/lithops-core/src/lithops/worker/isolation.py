@@ -178,6 +178,7 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
         if pid == 0:  # child
             os.close(read_fd)
             try:
+                env._forget_storages()  # never the parent's connections (see there)
                 outcome = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
                 data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write_fd, "wb") as pipe:
