@@ -257,3 +257,56 @@ def test_an_isolated_call_never_uses_the_parents_storage_clients(tmp_path: Path)
     assert len(reports) == 1 and reports[0].status["success"], reports
     assert pickle.loads(reports[0].output) is False
     assert env.batch_storage(batch)._parent_test_mark  # the parent keeps its own
+
+
+
+def test_an_isolated_call_ends_with_its_child_even_if_another_holds_its_pipe(tmp_path: Path) -> None:
+    """A worker serving two requests at once forks from two threads, and a child forked by one
+    thread inherits the pipe another thread just opened. The call ends when its own child has sent
+    its outcome, not when every holder of the pipe has closed it (here: never, within the test)."""
+    from lithops.worker.isolation import _HEADER, _collect
+
+    _, public = _storage(tmp_path)
+    (batch,) = make_batches(
+        executor_id="ex4", job_id="A001", call_kwargs=[{}], chunksize=1, function_key="f", function_hash="h",
+        storage=public, data_limit=False, common={"report_to_storage": False},
+    )
+    read_fd, write_fd = os.pipe()
+    other_holder = os.dup(write_fd)  # another call's child, still running
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        data = pickle.dumps(({"success": True, "call_id": "00000"}, b"out"))
+        os.write(write_fd, len(data).to_bytes(_HEADER, "big") + data)
+        os._exit(0)
+    os.close(write_fd)
+    started = time.monotonic()
+    try:
+        status, output = _collect(batch, "00000", pid, read_fd, {}, timeout=5.0)
+    finally:
+        os.close(other_holder)
+    assert status == {"success": True, "call_id": "00000"} and output == b"out"
+    assert time.monotonic() - started < 4
+
+
+def test_an_isolated_child_that_dies_silently_is_seen_though_another_holds_its_pipe(tmp_path: Path) -> None:
+    from lithops.worker.isolation import _collect
+
+    _, public = _storage(tmp_path)
+    (batch,) = make_batches(
+        executor_id="ex4", job_id="A001", call_kwargs=[{}], chunksize=1, function_key="f", function_hash="h",
+        storage=public, data_limit=False, common={"report_to_storage": False},
+    )
+    read_fd, write_fd = os.pipe()
+    other_holder = os.dup(write_fd)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    os.close(write_fd)
+    started = time.monotonic()
+    try:
+        status, _ = _collect(batch, "00000", pid, read_fd, {}, timeout=5.0)
+    finally:
+        os.close(other_holder)
+    assert not status["success"] and time.monotonic() - started < 4
+    assert isinstance(unpack_exception(status), WorkerCrashError)

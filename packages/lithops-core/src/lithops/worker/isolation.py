@@ -25,6 +25,11 @@ from lithops.worker.handler import (
     run_call,
 )
 
+#: Bytes of the length that starts a child's message.
+_HEADER = 8
+#: Seconds between checks that a child which sends nothing is still alive.
+_EXIT_POLL = 0.1
+
 
 def invocation_deadline(remaining_seconds: float | None, margin: float | None = None) -> float | None:
     """The ``time.monotonic()`` value by which every call of an invocation must be stopped.
@@ -182,6 +187,7 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
                 outcome = run_call(batch, env, loaded, call_id, kwargs, dict(base_stats))
                 data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(len(data).to_bytes(_HEADER, "big"))
                     pipe.write(data)
             finally:
                 os._exit(0)
@@ -192,29 +198,55 @@ def run_batch_isolated(batch: CallBatch, env: WorkerEnvironment, report: ReportF
 
 def _collect(batch: CallBatch, call_id: str, pid: int, read_fd: int, stats: dict[str, Any], timeout: float,
              oom_kills: int | None = None) -> tuple[dict[str, Any], bytes | None]:
+    """The outcome the child ``pid`` sends on ``read_fd``, or the status of how it ended.
+
+    The child's message says its length: the parent stops reading once it has it, without waiting
+    for the end of the pipe. A call forked at the same moment from another thread of this process
+    (a worker serving several requests at once) inherits this pipe's write end, and the end of the
+    pipe would then wait for that other call to end. For the same reason a child that dies is seen
+    by polling for its exit, not by the end of the pipe.
+    """
     deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
+    received = bytearray()
+    expected: int | None = None
     timed_out = False
+    exit_status: int | None = None
     with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while True:
+        while expected is None or len(received) < _HEADER + expected:
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
                 break
-            ready, _, _ = select.select([pipe], [], [], min(left, 1.0))
+            ready, _, _ = select.select([pipe], [], [], min(left, _EXIT_POLL))
             if ready:
                 chunk = pipe.read(1 << 20)
                 if not chunk:
-                    break
-                chunks.append(chunk)
-    if timed_out:
+                    break  # every write end closed: the child ended
+                received += chunk
+                if expected is None and len(received) >= _HEADER:
+                    expected = int.from_bytes(received[:_HEADER], "big")
+                continue
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:  # it ended: what it wrote is in the pipe already (it blocks while the pipe is full)
+                exit_status = status
+                while select.select([pipe], [], [], 0)[0]:
+                    chunk = pipe.read(1 << 20)
+                    if not chunk:
+                        break
+                    received += chunk
+                if expected is None and len(received) >= _HEADER:
+                    expected = int.from_bytes(received[:_HEADER], "big")
+                break
+    complete = expected is not None and len(received) >= _HEADER + expected
+    if timed_out and not complete:
         os.kill(pid, signal.SIGKILL)
-    _, exit_status = os.waitpid(pid, 0)
-    if not timed_out and chunks:
+    if exit_status is None:
+        _, exit_status = os.waitpid(pid, 0)
+    if complete:
         try:
-            status, output = pickle.loads(b"".join(chunks))
+            status, output = pickle.loads(bytes(received[_HEADER:_HEADER + (expected or 0)]))
             return status, output
-        except Exception:  # truncated: the child died while writing
+        except Exception:  # not an outcome: reported as how the child ended
             pass
     error = describe_exit(exit_status, round(timeout, 1) if timed_out else None, oom_kills)
     return _status(batch, call_id, stats, pack_exception(error)), None
