@@ -12,7 +12,7 @@ from lithops.version import __version__
 from lithops.wait import ALL_COMPLETED, ALWAYS, ANY_COMPLETED, get_result, wait
 
 if typing.TYPE_CHECKING:
-    from lithops._executor import (
+    from lithops.executors import (
         FunctionExecutor,
         LocalhostExecutor,
         ServerlessExecutor,

@@ -16,6 +16,7 @@ from typing import Any
 
 from lithops import _keys as keys
 from lithops import constants, registry
+from lithops._call_flags import CallFlags
 from lithops._cleaner import delete_executor_objects, delete_job_data, expire_kept_logs
 from lithops._export import StorageExporter
 from lithops._invoker import Invoker
@@ -166,7 +167,7 @@ class FunctionExecutor:
         self._packages: dict[tuple[bytes, tuple[str, ...] | None, tuple[str, ...]],
                              tuple[FunctionPackage, bytes]] = {}
         self._job_counter = 0
-        self._flags = _CallFlags()
+        self._flags = CallFlags()
         self._job_futures: dict[str, list[ResponseFuture]] = {}  # the futures of each job, by job key
         self._released: list[ReleasedJob] = []  # jobs read and cleaned: their timeline only
         # Object keys of the calls of jobs with an ``obj`` parameter (obj_reduce_by_key groups by them).
@@ -492,7 +493,7 @@ class FunctionExecutor:
                 raise ValueError("extra_args cannot be used when chaining jobs: return the extra values"
                                  " from the previous function instead.")
             for future in chained:
-                self._flags.set(future, _CallFlags.CONSUMED)
+                self._flags.set(future, CallFlags.CONSUMED)
             outputs = self._create_futures(self._next_job_id("M"), len(chained))
             self.futures.extend(outputs)
 
@@ -538,7 +539,7 @@ class FunctionExecutor:
                                exclude_modules=exclude_modules)
         self._last_call = "map_reduce"
         for future in map_futures:
-            self._flags.set(future, _CallFlags.CONSUMED)
+            self._flags.set(future, CallFlags.CONSUMED)
         groups: list[list[ResponseFuture]] = [list(map_futures)]
         if obj_reduce_by_key:
             groups = _group_by_object(map_futures, self._obj_keys)
@@ -601,15 +602,15 @@ class FunctionExecutor:
         if isinstance(fs, ResponseFuture):
             futures = [fs]
         elif fs is None:
-            futures = [f for f in self.futures if not self._flags.has(f, _CallFlags.READ)]
+            futures = [f for f in self.futures if not self._flags.has(f, CallFlags.READ)]
         else:
             futures = list(fs)
-        wanted = [f for f in futures if not self._flags.has(f, _CallFlags.CONSUMED)]
+        wanted = [f for f in futures if not self._flags.has(f, CallFlags.CONSUMED)]
         results = get_result(wanted, throw_except=throw_except, timeout=timeout,
                              threadpool_size=threadpool_size, wait_dur_sec=wait_dur_sec,
                              show_progressbar=show_progressbar)
         for future in futures:
-            self._flags.set(future, _CallFlags.READ)
+            self._flags.set(future, CallFlags.READ)
         if self.config["lithops"].get("data_cleaner"):
             # Explicit futures too: a job whose every call was read has nothing left to give.
             read = self._read_jobs(futures)
@@ -787,68 +788,6 @@ class FuturesList(list[ResponseFuture]):
             return get_result(list(self), **kwargs)
         # The executor leaves out the futures whose results fed a later job of the chain.
         return self.executor.get_result(self._all_futures(), **kwargs)
-
-
-class _CallFlags:
-    """The executor's bookkeeping of its calls, one byte per call: READ (returned by a
-    ``get_result`` without futures) and CONSUMED (its result feeds another job: map_reduce,
-    chained jobs)."""
-
-    READ = 1
-    CONSUMED = 2
-
-    def __init__(self) -> None:
-        self._jobs: dict[str, bytearray] = {}
-
-    def add_job(self, job_key: str, calls: int) -> None:
-        self._jobs[job_key] = bytearray(calls)
-
-    def set(self, future: ResponseFuture, flag: int) -> None:
-        index = int(future.call_id)
-        flags = self._jobs.get(future.job_key)
-        if flags is None or index >= len(flags):  # a future of another executor
-            flags = self._jobs[future.job_key] = (flags or bytearray()) + bytearray(index + 1 - len(flags or b""))
-        flags[index] |= flag
-
-    def all_flagged(self, job_key: str) -> bool:
-        """Every call of the job is READ or CONSUMED."""
-        flags = self._jobs.get(job_key)
-        return flags is not None and 0 not in flags
-
-    def has(self, future: ResponseFuture, flag: int) -> bool:
-        flags = self._jobs.get(future.job_key)
-        index = int(future.call_id)
-        return flags is not None and index < len(flags) and bool(flags[index] & flag)
-
-
-class LocalhostExecutor(FunctionExecutor):
-    """A FunctionExecutor on the localhost backend."""
-
-    def __init__(self, config: Mapping[str, Any] | None = None, config_file: str | None = None,
-                 storage: str | None = None, monitoring: str | None = None,
-                 log_level: str | bool | None = False, **backend_overrides: Any) -> None:
-        super().__init__(backend="localhost", config=config, config_file=config_file, storage=storage,
-                         monitoring=monitoring, log_level=log_level, **backend_overrides)
-
-
-class ServerlessExecutor(FunctionExecutor):
-    """A FunctionExecutor in serverless mode (default backend aws_lambda, or the configured one)."""
-
-    def __init__(self, config: Mapping[str, Any] | None = None, config_file: str | None = None,
-                 backend: str | None = None, storage: str | None = None, monitoring: str | None = None,
-                 log_level: str | bool | None = False, **backend_overrides: Any) -> None:
-        super().__init__(mode="serverless", config=config, config_file=config_file, backend=backend,
-                         storage=storage, monitoring=monitoring, log_level=log_level, **backend_overrides)
-
-
-class StandaloneExecutor(FunctionExecutor):
-    """A FunctionExecutor in standalone mode (virtual machines; needs a standalone backend package)."""
-
-    def __init__(self, config: Mapping[str, Any] | None = None, config_file: str | None = None,
-                 backend: str | None = None, storage: str | None = None, monitoring: str | None = None,
-                 log_level: str | bool | None = False, **backend_overrides: Any) -> None:
-        super().__init__(mode="standalone", config=config, config_file=config_file, backend=backend,
-                         storage=storage, monitoring=monitoring, log_level=log_level, **backend_overrides)
 
 
 @atexit.register
