@@ -235,6 +235,15 @@ def test_job_index_from_env() -> None:
         job_index_from_env({})
 
 
+
+def _one_call_batch(public: dict[str, Any], executor_id: str, function_key: str, function_hash: str) -> CallBatch:
+    """A batch of one call without arguments, reporting to the caller only."""
+    (batch,) = make_batches(
+        executor_id=executor_id, job_id="A001", call_kwargs=[{}], chunksize=1, function_key=function_key,
+        function_hash=function_hash, storage=public, data_limit=False, common={"report_to_storage": False},
+    )
+    return batch
+
 def _uses_the_parents_storage(storage: Storage) -> bool:
     return bool(getattr(storage, "_parent_test_mark", False))
 
@@ -246,10 +255,7 @@ def test_an_isolated_call_never_uses_the_parents_storage_clients(tmp_path: Path)
     package = package_function(_uses_the_parents_storage)
     function_key = keys.function_key("ex3", package.hash)
     storage.put_object(storage.bucket, function_key, package.to_bytes())
-    (batch,) = make_batches(
-        executor_id="ex3", job_id="A001", call_kwargs=[{}], chunksize=1, function_key=function_key,
-        function_hash=package.hash, storage=public, data_limit=False, common={"report_to_storage": False},
-    )
+    batch = _one_call_batch(public, "ex3", function_key, package.hash)
     env = WorkerEnvironment()
     env.batch_storage(batch)._parent_test_mark = True  # the parent used it (it loaded the function)
     reports: list[CallReport] = []
@@ -267,10 +273,7 @@ def test_an_isolated_call_ends_with_its_child_even_if_another_holds_its_pipe(tmp
     from lithops.worker.isolation import _HEADER, _collect
 
     _, public = _storage(tmp_path)
-    (batch,) = make_batches(
-        executor_id="ex4", job_id="A001", call_kwargs=[{}], chunksize=1, function_key="f", function_hash="h",
-        storage=public, data_limit=False, common={"report_to_storage": False},
-    )
+    batch = _one_call_batch(public, "ex4", "f", "h")
     read_fd, write_fd = os.pipe()
     other_holder = os.dup(write_fd)  # another call's child, still running
     pid = os.fork()
@@ -293,10 +296,7 @@ def test_an_isolated_child_that_dies_silently_is_seen_though_another_holds_its_p
     from lithops.worker.isolation import _collect
 
     _, public = _storage(tmp_path)
-    (batch,) = make_batches(
-        executor_id="ex4", job_id="A001", call_kwargs=[{}], chunksize=1, function_key="f", function_hash="h",
-        storage=public, data_limit=False, common={"report_to_storage": False},
-    )
+    batch = _one_call_batch(public, "ex4", "f", "h")
     read_fd, write_fd = os.pipe()
     other_holder = os.dup(write_fd)
     pid = os.fork()
