@@ -266,47 +266,49 @@ def test_an_isolated_call_never_uses_the_parents_storage_clients(tmp_path: Path)
 
 
 
-def test_an_isolated_call_ends_with_its_child_even_if_another_holds_its_pipe(tmp_path: Path) -> None:
-    """A worker serving two requests at once forks from two threads, and a child forked by one
-    thread inherits the pipe another thread just opened. The call ends when its own child has sent
-    its outcome, not when every holder of the pipe has closed it (here: never, within the test)."""
-    from lithops.worker.isolation import _HEADER, _collect
 
-    _, public = _storage(tmp_path)
-    batch = _one_call_batch(public, "ex4", "f", "h")
+def _collect_with_pipe_held_elsewhere(batch: CallBatch, child: Any) -> tuple[tuple[dict[str, Any], bytes | None], float]:
+    """Fork ``child(write_fd)`` and collect its outcome while another process (here: this one, by a
+    duplicate) still holds the pipe's write end; return the outcome and the seconds it took."""
+    from lithops.worker.isolation import _collect
+
     read_fd, write_fd = os.pipe()
     other_holder = os.dup(write_fd)  # another call's child, still running
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        data = pickle.dumps(({"success": True, "call_id": "00000"}, b"out"))
-        os.write(write_fd, len(data).to_bytes(_HEADER, "big") + data)
+        child(write_fd)
         os._exit(0)
     os.close(write_fd)
     started = time.monotonic()
     try:
-        status, output = _collect(batch, "00000", pid, read_fd, {}, timeout=5.0)
+        outcome = _collect(batch, "00000", pid, read_fd, {}, timeout=5.0)
     finally:
         os.close(other_holder)
-    assert status == {"success": True, "call_id": "00000"} and output == b"out"
-    assert time.monotonic() - started < 4
+    return outcome, time.monotonic() - started
 
-
-def test_an_isolated_child_that_dies_silently_is_seen_though_another_holds_its_pipe(tmp_path: Path) -> None:
-    from lithops.worker.isolation import _collect
+def test_an_isolated_call_ends_with_its_child_even_if_another_holds_its_pipe(tmp_path: Path) -> None:
+    """A worker serving two requests at once forks from two threads, and a child forked by one
+    thread inherits the pipe another thread just opened. The call ends when its own child has sent
+    its outcome, not when every holder of the pipe has closed it (here: never, within the test)."""
+    from lithops.worker.isolation import _HEADER
 
     _, public = _storage(tmp_path)
     batch = _one_call_batch(public, "ex4", "f", "h")
-    read_fd, write_fd = os.pipe()
-    other_holder = os.dup(write_fd)
-    pid = os.fork()
-    if pid == 0:
-        os._exit(3)
-    os.close(write_fd)
-    started = time.monotonic()
-    try:
-        status, _ = _collect(batch, "00000", pid, read_fd, {}, timeout=5.0)
-    finally:
-        os.close(other_holder)
-    assert not status["success"] and time.monotonic() - started < 4
+
+    def child(write_fd: int) -> None:
+        data = pickle.dumps(({"success": True, "call_id": "00000"}, b"out"))
+        os.write(write_fd, len(data).to_bytes(_HEADER, "big") + data)
+        os._exit(0)
+
+    (status, output), took = _collect_with_pipe_held_elsewhere(batch, child)
+    assert status == {"success": True, "call_id": "00000"} and output == b"out"
+    assert took < 4
+
+
+def test_an_isolated_child_that_dies_silently_is_seen_though_another_holds_its_pipe(tmp_path: Path) -> None:
+    _, public = _storage(tmp_path)
+    batch = _one_call_batch(public, "ex4", "f", "h")
+    (status, _), took = _collect_with_pipe_held_elsewhere(batch, lambda write_fd: os._exit(3))
+    assert not status["success"] and took < 4
     assert isinstance(unpack_exception(status), WorkerCrashError)
